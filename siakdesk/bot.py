@@ -1,0 +1,289 @@
+"""``siakdesk-bot``: a headless participant for tests, load and demos.
+
+It is the desktop app's :class:`~siakdesk.core.meetingsession.MeetingSession`
+with synthetic (or file) media instead of a camera and microphone, and a
+counter instead of a screen: it decodes everything it receives and reports, per
+remote participant, how many audio and video frames arrived, at what size, and
+whether the pictures really are that participant's (see
+:mod:`siakdesk.media.synthetic`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+from siakdesk import __version__
+from siakdesk.core.events import SessionEvent, SessionState, StateChanged, TrackAdded
+from siakdesk.core.meetingsession import JoinError, MeetingSession, SessionConfig
+from siakdesk.core.remotetrack import RemoteTrack
+from siakdesk.core.signaling import ServerEndpoint
+from siakdesk.media.synthetic import (
+    FileAudioTrack,
+    SyntheticVideoTrack,
+    ToneTrack,
+    frame_identity_matches,
+)
+from siakdesk.media.wavrecorder import WavRecorder
+
+logger = logging.getLogger("siakdesk.bot")
+
+#: Check the identity of every n-th decoded picture (converting to RGB costs CPU).
+IDENT_EVERY = 3
+#: Share of checked pictures that must carry the sender's identity.
+IDENT_MIN_SHARE = 0.9
+
+EXIT_JOIN_FAILED = 2
+EXIT_MEETING_LOST = 3
+
+
+@dataclasses.dataclass
+class RemoteStats:
+    audio_frames: int = 0
+    video_frames: int = 0
+    video_width: int = 0
+    video_height: int = 0
+    ident_checked: int = 0
+    ident_matched: int = 0
+    first_audio_s: float | None = None
+    first_video_s: float | None = None
+
+    @property
+    def video_ident_ok(self) -> bool:
+        return self.ident_checked > 0 and self.ident_matched >= IDENT_MIN_SHARE * self.ident_checked
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "audio_frames": self.audio_frames,
+            "video_frames": self.video_frames,
+            "video_width": self.video_width,
+            "video_height": self.video_height,
+            "video_ident_ok": self.video_ident_ok,
+            "video_ident_checked": self.ident_checked,
+            "video_ident_matched": self.ident_matched,
+            "first_audio_s": self.first_audio_s,
+            "first_video_s": self.first_video_s,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class BotConfig:
+    session: SessionConfig
+    audio_file: str | None = None
+    record_dir: Path | None = None
+    video_size: tuple[int, int] = (320, 180)
+    fps: int = 15
+    send_audio: bool = True
+    send_video: bool = True
+
+
+class Bot:
+    """One headless participant; owns its session, media tracks and consumer tasks."""
+
+    def __init__(self, config: BotConfig) -> None:
+        self.config = config
+        name = config.session.name
+        audio: MediaStreamTrack | None = None
+        if config.send_audio:
+            audio = FileAudioTrack(config.audio_file) if config.audio_file else ToneTrack(name)
+        video: MediaStreamTrack | None = None
+        if config.send_video:
+            width, height = config.video_size
+            video = SyntheticVideoTrack(name, width, height, config.fps)
+        self._local = [t for t in (audio, video) if t is not None]
+        self.session = MeetingSession(config.session, audio=audio, video=video)
+        self.session.add_listener(self._on_event)
+        self.received: dict[str, RemoteStats] = {}
+        self._consumers: set[asyncio.Task[None]] = set()
+        self._recorders: dict[str, WavRecorder] = {}
+        self.lost = asyncio.Event()
+        self._started_at = time.monotonic()
+
+    @property
+    def name(self) -> str:
+        return self.config.session.name
+
+    async def start(self) -> None:
+        """Join the meeting; raises :class:`JoinError` when that is not possible."""
+        if self.config.record_dir is not None:
+            self.config.record_dir.mkdir(parents=True, exist_ok=True)
+        self._started_at = time.monotonic()
+        await self.session.join()
+
+    async def close(self) -> None:
+        """Leave, stop every consumer and finish recordings; idempotent."""
+        await self.session.leave()
+        for track in self._local:
+            track.stop()
+        for task in tuple(self._consumers):
+            task.cancel()
+        await asyncio.gather(*self._consumers, return_exceptions=True)
+        for recorder in self._recorders.values():
+            recorder.close()
+
+    async def __aenter__(self) -> Bot:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "participant_id": self.session.participant_id,
+            "received": {name: s.as_json() for name, s in sorted(self.received.items())},
+            "reconnects": self.session.reconnects,
+        }
+
+    def _stats_for(self, track: RemoteTrack) -> RemoteStats:
+        return self.received.setdefault(track.participant.name, RemoteStats())
+
+    def _on_event(self, event: SessionEvent) -> None:
+        if isinstance(event, TrackAdded):
+            self._stats_for(event.track)
+            task = asyncio.ensure_future(self._consume(event.track))
+            self._consumers.add(task)
+            task.add_done_callback(self._consumers.discard)
+        elif isinstance(event, StateChanged) and event.new is SessionState.FAILED:
+            self.lost.set()
+
+    async def _consume(self, track: RemoteTrack) -> None:
+        stats = self._stats_for(track)
+        name = track.participant.name
+        recorder = None
+        if track.kind == "audio" and self.config.record_dir is not None:
+            recorder = self._recorders.get(name)
+            if recorder is None:
+                path = self.config.record_dir / f"{_safe_filename(name)}.wav"
+                recorder = self._recorders[name] = WavRecorder(path)
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            elapsed = round(time.monotonic() - self._started_at, 3)
+            if track.kind == "audio":
+                stats.audio_frames += 1
+                if stats.first_audio_s is None:
+                    stats.first_audio_s = elapsed
+                if recorder is not None:
+                    recorder.write(frame)  # type: ignore[arg-type]
+                continue
+            stats.video_frames += 1
+            if stats.first_video_s is None:
+                stats.first_video_s = elapsed
+            stats.video_width, stats.video_height = frame.width, frame.height  # type: ignore[attr-defined]
+            if stats.video_frames % IDENT_EVERY == 1:
+                image = frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]
+                stats.ident_checked += 1
+                stats.ident_matched += frame_identity_matches(image, name)
+
+
+def _safe_filename(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in " -_." else "_" for c in name).strip()
+    return cleaned or "participant"
+
+
+def _video_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
+    return width, height
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="siakdesk-bot", description="A headless SiakDesk participant with synthetic media."
+    )
+    parser.add_argument("--server", required=True, help="meeting server, e.g. http://127.0.0.1:8443")
+    parser.add_argument("--room", default="siak")
+    parser.add_argument("--passcode", default="")
+    parser.add_argument("--name", required=True, help="display name; also picks the colour and tone")
+    parser.add_argument("--office", default="", help="office shown beside the name")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds in the meeting")
+    parser.add_argument("--stats", type=Path, help="write received-media statistics here (JSON)")
+    parser.add_argument("--audio-file", help="send this audio file (looped) instead of a tone")
+    parser.add_argument("--record-dir", type=Path, help="save each remote's audio as NAME.wav")
+    parser.add_argument("--video-size", type=_video_size, default=(320, 180), metavar="WxH")
+    parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--no-video", action="store_true", help="send no video")
+    parser.add_argument("--no-audio", action="store_true", help="send no audio")
+    parser.add_argument("--tls-fingerprint", help="trust the server certificate with this SHA-256")
+    parser.add_argument("--ca-file", help="trust server certificates signed by these CAs (PEM)")
+    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+async def run_bot(config: BotConfig, duration: float, stats_path: Path | None) -> int:
+    bot = Bot(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    status = 0
+    try:
+        await bot.start()
+    except JoinError as exc:
+        print(f"siakdesk-bot: {bot.name} could not join: {exc.message} ({exc.code})", file=sys.stderr)
+        await bot.close()
+        return EXIT_JOIN_FAILED
+    try:
+        waiters = [asyncio.ensure_future(e.wait()) for e in (stop, bot.lost)]
+        done, _ = await asyncio.wait(waiters, timeout=duration)
+        for waiter in waiters:
+            waiter.cancel()
+        if bot.lost.is_set():
+            print(f"siakdesk-bot: {bot.name} lost the meeting", file=sys.stderr)
+            status = EXIT_MEETING_LOST
+    finally:
+        await bot.close()
+        if stats_path is not None:
+            stats_path.write_text(json.dumps(bot.stats(), indent=2, ensure_ascii=False) + "\n")
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        endpoint = ServerEndpoint(args.server, tls_fingerprint=args.tls_fingerprint, ca_file=args.ca_file)
+        config = BotConfig(
+            session=SessionConfig(
+                endpoint=endpoint,
+                room=args.room,
+                name=args.name,
+                office=args.office,
+                passcode=args.passcode,
+            ),
+            audio_file=args.audio_file,
+            record_dir=args.record_dir,
+            video_size=args.video_size,
+            fps=args.fps,
+            send_audio=not args.no_audio,
+            send_video=not args.no_video,
+        )
+        return asyncio.run(run_bot(config, args.duration, args.stats))
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

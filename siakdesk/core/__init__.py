@@ -1,0 +1,1 @@
+"""Domain logic without Qt: the meeting session, signaling, protocol."""

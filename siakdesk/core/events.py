@@ -1,0 +1,75 @@
+"""What a :class:`~siakdesk.core.meetingsession.MeetingSession` tells its listeners."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import TYPE_CHECKING
+
+from siakdesk.core.protocol import ParticipantInfo
+
+if TYPE_CHECKING:
+    from siakdesk.core.remotetrack import RemoteTrack
+
+
+class SessionState(enum.Enum):
+    IDLE = "idle"
+    CONNECTING = "connecting"  # opening the signaling socket
+    JOINING = "joining"  # admitted; negotiating media
+    JOINED = "joined"  # in the meeting, media connected
+    LEFT = "left"  # the user left, or the session was closed
+    FAILED = "failed"  # could not join, or the meeting was lost
+
+
+#: Which state may follow which; anything else is a bug in the session.
+TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
+    SessionState.IDLE: frozenset({SessionState.CONNECTING, SessionState.LEFT}),
+    SessionState.CONNECTING: frozenset(
+        {SessionState.JOINING, SessionState.FAILED, SessionState.LEFT}
+    ),
+    SessionState.JOINING: frozenset({SessionState.JOINED, SessionState.FAILED, SessionState.LEFT}),
+    SessionState.JOINED: frozenset({SessionState.FAILED, SessionState.LEFT}),
+    SessionState.FAILED: frozenset({SessionState.LEFT}),
+    SessionState.LEFT: frozenset(),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class StateChanged:
+    old: SessionState
+    new: SessionState
+    reason: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ParticipantJoined:
+    participant: ParticipantInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class ParticipantLeft:
+    participant: ParticipantInfo
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackAdded:
+    participant: ParticipantInfo
+    track: RemoteTrack
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackRemoved:
+    participant: ParticipantInfo
+    track: RemoteTrack
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerError:
+    """The server refused something the session sent (not fatal to the session)."""
+
+    code: str
+    message: str
+
+
+SessionEvent = StateChanged | ParticipantJoined | ParticipantLeft | TrackAdded | TrackRemoved | ServerError

@@ -1,0 +1,260 @@
+"""The signaling protocol between a SiakDesk client and the meeting server.
+
+Every message is one JSON object on a WebSocket, with two envelope fields:
+
+* ``v``: the protocol version (:data:`PROTOCOL_VERSION`); a peer refuses
+  messages of a version it does not speak, with an ``unsupported_version`` error;
+* ``type``: which message it is; the rest of the fields depend on it.
+
+Each message is a typed :class:`msgspec.Struct` and there is exactly one pair of
+functions to turn it into bytes and back: :func:`encode` and :func:`decode`.
+:func:`decode` never raises anything but :class:`ProtocolError`, whose ``code``
+is what the server sends back in an :class:`Error` reply; so garbage, an unknown
+type, a missing field or a field of the wrong type is a clear reply, never a
+traceback.
+
+Media slots: the server never renegotiates a peer connection.  After ``joined``
+the client offers one send-only audio and one send-only video transceiver (its
+own camera and microphone) and then ``slots.audio`` receive-only audio and
+``slots.video`` receive-only video transceivers.  The server fills those slots
+with other participants' media and says which participant is in which slot (by
+the transceiver's ``mid``) in a ``slot_map`` message, whenever that changes.
+This is how Jitsi's last-N and Google Meet's fixed video slots work too, and it
+lets the server choose per subscriber what to forward without a new offer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+#: Largest message the server accepts; an SDP offer with 40 m-lines is ~40 KiB.
+MAX_MESSAGE_BYTES = 256 * 1024
+
+#: Longest name or office a participant may use, in characters.
+MAX_NAME_CHARS = 64
+
+ErrorCode = Literal[
+    "bad_json",
+    "bad_message",
+    "unknown_type",
+    "unsupported_version",
+    "too_large",
+    "not_joined",
+    "already_joined",
+    "unknown_room",
+    "wrong_passcode",
+    "room_full",
+    "bad_sdp",
+    "internal",
+]
+
+
+class ProtocolError(Exception):
+    """A message could not be accepted; ``code`` says why, for the error reply."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+
+
+class Message(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=False):
+    """Base of every message: the envelope's version field."""
+
+    TYPE: ClassVar[str]
+    v: int = PROTOCOL_VERSION
+
+
+class ParticipantInfo(msgspec.Struct, frozen=True):
+    """One participant as everyone in the room sees them."""
+
+    id: str
+    name: str
+    office: str = ""
+
+
+class SlotCounts(msgspec.Struct, frozen=True):
+    """How many receive-only transceivers of each kind the client must offer."""
+
+    audio: int
+    video: int
+
+
+class SlotAssignment(msgspec.Struct, frozen=True):
+    """Which participant's media the server sends on the transceiver ``mid``."""
+
+    mid: str
+    kind: Literal["audio", "video"]
+    participant_id: str
+
+
+# -- client to server ---------------------------------------------------------
+
+
+class Join(Message, frozen=True, tag="join"):
+    TYPE = "join"
+    room: str
+    name: str
+    office: str = ""
+    passcode: str = ""
+
+    def __post_init__(self) -> None:
+        for field, value in (("name", self.name), ("office", self.office)):
+            if len(value) > MAX_NAME_CHARS:
+                raise ValueError(f"{field} is longer than {MAX_NAME_CHARS} characters")
+        if not self.name.strip():
+            raise ValueError("name is empty")
+        if not self.room.strip():
+            raise ValueError("room is empty")
+
+
+class Offer(Message, frozen=True, tag="offer"):
+    TYPE = "offer"
+    sdp: str
+
+
+class IceCandidate(Message, frozen=True, tag="ice"):
+    """A trickled ICE candidate (``candidate`` in SDP a-line form, without ``a=``).
+
+    aiortc gathers all candidates before it writes an offer or answer, so
+    SiakDesk clients do not trickle; the server accepts trickled candidates
+    from other clients all the same.
+    """
+
+    TYPE = "ice"
+    mid: str
+    candidate: str
+
+
+class Leave(Message, frozen=True, tag="leave"):
+    TYPE = "leave"
+
+
+class Ping(Message, frozen=True, tag="ping"):
+    TYPE = "ping"
+    nonce: int = 0
+
+
+# -- server to client ---------------------------------------------------------
+
+
+class Joined(Message, frozen=True, tag="joined"):
+    TYPE = "joined"
+    participant_id: str
+    room: str
+    roster: list[ParticipantInfo]
+    slots: SlotCounts
+
+
+class ParticipantJoined(Message, frozen=True, tag="participant_joined"):
+    TYPE = "participant_joined"
+    participant: ParticipantInfo
+
+
+class ParticipantLeft(Message, frozen=True, tag="participant_left"):
+    TYPE = "participant_left"
+    participant_id: str
+    reason: str = "left"
+
+
+class Answer(Message, frozen=True, tag="answer"):
+    TYPE = "answer"
+    sdp: str
+
+
+class SlotMap(Message, frozen=True, tag="slot_map"):
+    """The whole current slot assignment (not a delta), so a lost one does no harm."""
+
+    TYPE = "slot_map"
+    assignments: list[SlotAssignment]
+
+
+class Pong(Message, frozen=True, tag="pong"):
+    TYPE = "pong"
+    nonce: int = 0
+
+
+class Error(Message, frozen=True, tag="error"):
+    TYPE = "error"
+    code: str
+    message: str
+    #: the type of the message that caused the error, when it could be read
+    ref: str = ""
+    #: True when the server closes the connection after this error
+    fatal: bool = False
+
+
+CLIENT_MESSAGES: tuple[type[Message], ...] = (Join, Offer, IceCandidate, Leave, Ping)
+SERVER_MESSAGES: tuple[type[Message], ...] = (
+    Joined,
+    ParticipantJoined,
+    ParticipantLeft,
+    Answer,
+    SlotMap,
+    Pong,
+    Error,
+)
+_BY_TYPE: dict[str, type[Message]] = {m.TYPE: m for m in CLIENT_MESSAGES + SERVER_MESSAGES}
+
+_encoder = msgspec.json.Encoder()
+
+
+class _Envelope(msgspec.Struct, forbid_unknown_fields=False):
+    type: str
+    v: int = PROTOCOL_VERSION
+
+
+def encode(message: Message) -> str:
+    """Serialize ``message`` with its ``type`` tag, as a WebSocket text frame."""
+    return _encoder.encode(message).decode("utf-8")
+
+
+def decode(data: str | bytes, accept: tuple[type[Message], ...] | None = None) -> Message:
+    """Parse and validate one message.
+
+    ``accept`` limits the types a peer may send (the server accepts only
+    :data:`CLIENT_MESSAGES`).  Raises :class:`ProtocolError` and nothing else.
+    """
+    size = len(data.encode("utf-8") if isinstance(data, str) else data)
+    if size > MAX_MESSAGE_BYTES:
+        raise ProtocolError(
+            "too_large", f"message of {size} bytes exceeds the limit of {MAX_MESSAGE_BYTES}"
+        )
+    try:
+        envelope = msgspec.json.decode(data, type=_Envelope)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError("bad_message", f"not a SiakDesk message: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ProtocolError("bad_json", f"not valid JSON: {exc}") from None
+    if envelope.v != PROTOCOL_VERSION:
+        raise ProtocolError(
+            "unsupported_version",
+            f"protocol version {envelope.v} is not supported (this peer speaks {PROTOCOL_VERSION})",
+        )
+    cls = _BY_TYPE.get(envelope.type)
+    if cls is None or (accept is not None and cls not in accept):
+        raise ProtocolError("unknown_type", f"unknown message type {envelope.type!r}")
+    try:
+        return msgspec.json.decode(data, type=cls)
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise ProtocolError("bad_message", f"invalid {envelope.type!r} message: {exc}") from None
+
+
+def error_reply(exc: ProtocolError, ref: str = "", fatal: bool = False) -> Error:
+    """The :class:`Error` message that answers ``exc``."""
+    return Error(code=exc.code, message=exc.message, ref=ref, fatal=fatal)
+
+
+def peek_type(data: str | bytes) -> str:
+    """Best-effort ``type`` of a raw message, for error replies; ``""`` if unreadable."""
+    try:
+        value: Any = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return ""
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return str(value["type"])[:40]
+    return ""

@@ -1,0 +1,57 @@
+"""A remote participant's decoded audio or video, as one track per participant and kind.
+
+The peer connection has a fixed set of receive slots (see
+:mod:`siakdesk.core.protocol`); the session reads every slot and hands each
+frame to the :class:`RemoteTrack` of whoever the server says is in that slot.
+Consumers (the bot, the desktop UI) just ``await track.recv()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+from av.frame import Frame
+
+from siakdesk.core.protocol import ParticipantInfo
+
+#: Frames kept for a consumer that does not keep up (1 s of audio, a few pictures).
+BUFFER_FRAMES = {"audio": 50, "video": 4}
+
+
+class RemoteTrack(MediaStreamTrack):
+    def __init__(self, kind: str, participant: ParticipantInfo) -> None:
+        super().__init__()
+        self.kind = kind
+        self.participant = participant
+        self._frames: deque[Frame] = deque(maxlen=BUFFER_FRAMES[kind])
+        self._ready = asyncio.Event()
+        self.frames_received = 0
+        self.frames_dropped = 0
+        self.last_frame_at: float | None = None
+
+    def feed(self, frame: Frame) -> None:
+        """Called by the session for every decoded frame of this participant."""
+        if self.readyState != "live":
+            return
+        if len(self._frames) == self._frames.maxlen:
+            self.frames_dropped += 1
+        self._frames.append(frame)
+        self.frames_received += 1
+        self.last_frame_at = time.monotonic()
+        self._ready.set()
+
+    async def recv(self) -> Frame:
+        while not self._frames:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        return self._frames.popleft()
+
+    def stop(self) -> None:
+        super().stop()
+        self._ready.set()

@@ -1,0 +1,1 @@
+"""Media without Qt: synthetic and file sources, recording, frame identification."""

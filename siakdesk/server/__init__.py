@@ -1,0 +1,1 @@
+"""The meeting server: aiohttp signaling and an aiortc forwarding unit, without Qt."""

@@ -1,0 +1,247 @@
+"""Forwarding encoded media from one publisher to many subscribers.
+
+The server is a selective forwarding unit: it never decodes a participant's
+audio or video.  aiortc has no public hook for that, so this module uses two
+narrow seams of aiortc 1.16, both checked by tests that would break loudly if
+an upgrade moved them:
+
+* **receive side**: an ``RTCRtpReceiver`` depacketizes RTP, reassembles whole
+  encoded frames in its jitter buffer and ``put``s ``(codec, JitterFrame)``
+  into a ``queue.Queue`` that a decoder thread reads.  :func:`tap_receiver`
+  swaps that queue for an :class:`EncodedFrameTap` *before* the receiver
+  starts; the tap hands every encoded frame to the :class:`Publication` on the
+  event loop and keeps nothing, so the decoder thread idles and nothing is
+  decoded.  NACKs and PLIs towards the publisher keep working (they are sent
+  before the queue).
+* **send side**: an ``RTCRtpSender`` whose track returns ``av.Packet`` objects
+  packetizes them as they are (``Encoder.pack``) instead of encoding.  A
+  :class:`SlotTrack` is such a track; it rewrites timestamps so that a slot
+  stays monotonic when the participant in it changes, and holds back video
+  until a keyframe so a new subscriber's decoder never starts mid-picture.
+
+Keyframe requests (PLI/FIR) a subscriber sends arrive at the server's sender
+for that slot; :func:`route_keyframe_requests` sends them on to the publisher,
+at most one per :data:`KEYFRAME_REQUEST_INTERVAL` per publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import queue
+import time
+from collections.abc import Callable
+from typing import Any
+
+import av
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamError
+
+logger = logging.getLogger(__name__)
+
+CLOCK_RATES = {"audio": 48000, "video": 90000}
+#: Timestamp step put between two sources in one slot (one 20 ms audio frame, one 30 fps picture).
+SWITCH_STEP = {"audio": 960, "video": 3000}
+#: Frames a slot holds for a subscriber that does not keep up; then the oldest go.
+SLOT_QUEUE_FRAMES = {"audio": 10, "video": 30}
+#: Shortest time between two keyframe requests to one publisher, in seconds.
+KEYFRAME_REQUEST_INTERVAL = 0.3
+
+
+def is_vp8_keyframe(data: bytes) -> bool:
+    """True when ``data`` is a VP8 key frame (RFC 6386 section 9.1: frame tag and start code)."""
+    return len(data) >= 10 and not data[0] & 0x01 and data[3:6] == b"\x9d\x01\x2a"
+
+
+def vp8_keyframe_size(data: bytes) -> tuple[int, int]:
+    """Width and height coded in a VP8 key frame."""
+    if not is_vp8_keyframe(data):
+        raise ValueError("not a VP8 key frame")
+    width = int.from_bytes(data[6:8], "little") & 0x3FFF
+    height = int.from_bytes(data[8:10], "little") & 0x3FFF
+    return width, height
+
+
+class EncodedFrameTap(queue.Queue[Any]):
+    """Stands in for a receiver's decoder queue and diverts encoded frames."""
+
+    def __init__(self, on_frame: Callable[[JitterFrame], None]) -> None:
+        super().__init__()
+        self._on_frame = on_frame
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            # the receiver stops: let its (idle) decoder thread end
+            super().put(item, block, timeout)
+            return
+        _codec, frame = item
+        self._on_frame(frame)
+
+
+def tap_receiver(receiver: RTCRtpReceiver, on_frame: Callable[[JitterFrame], None]) -> None:
+    """Route ``receiver``'s encoded frames to ``on_frame`` instead of its decoder.
+
+    Must be called before the receiver starts (after ``setRemoteDescription``,
+    before the connection is established).
+    """
+    attribute = "_RTCRtpReceiver__decoder_queue"
+    if not isinstance(getattr(receiver, attribute, None), queue.Queue):
+        raise RuntimeError("this aiortc version has no decoder queue to tap")
+    if getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is not None:
+        raise RuntimeError("the receiver has started already")
+    setattr(receiver, attribute, EncodedFrameTap(on_frame))
+
+
+def route_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]) -> None:
+    """Call ``on_request`` when the subscriber behind ``sender`` asks for a keyframe.
+
+    aiortc's sender answers PLI/FIR by asking its own encoder for a keyframe,
+    which a forwarding sender does not have.
+    """
+    if not callable(getattr(sender, "_send_keyframe", None)):
+        raise RuntimeError("this aiortc version has no keyframe hook on RTCRtpSender")
+    sender._send_keyframe = on_request  # type: ignore[method-assign]
+
+
+class Publication:
+    """One participant's published audio or video, fanned out to slots."""
+
+    def __init__(self, kind: str, publisher_id: str, receiver: RTCRtpReceiver) -> None:
+        self.kind = kind
+        self.publisher_id = publisher_id
+        self._receiver = receiver
+        self._slots: set[SlotTrack] = set()
+        self._last_keyframe_request = 0.0
+        self._pending: set[asyncio.Task[None]] = set()
+        self.frames = 0
+        self.bytes = 0
+        self.width = 0
+        self.height = 0
+        tap_receiver(receiver, self._on_frame)
+
+    def _on_frame(self, frame: JitterFrame) -> None:
+        self.frames += 1
+        self.bytes += len(frame.data)
+        keyframe = self.kind == "video" and is_vp8_keyframe(frame.data)
+        if keyframe:
+            self.width, self.height = vp8_keyframe_size(frame.data)
+        for slot in tuple(self._slots):
+            slot.push(self, frame, keyframe)
+
+    def attach(self, slot: SlotTrack) -> None:
+        self._slots.add(slot)
+        self.request_keyframe()
+
+    def detach(self, slot: SlotTrack) -> None:
+        self._slots.discard(slot)
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe (a PLI), unless one was asked for just now."""
+        if self.kind != "video":
+            return
+        now = time.monotonic()
+        if now - self._last_keyframe_request < KEYFRAME_REQUEST_INTERVAL:
+            return
+        sources = self._receiver.getSynchronizationSources()
+        if not sources:
+            return  # nothing received yet; the first frame of a stream is a keyframe
+        self._last_keyframe_request = now
+        task = asyncio.ensure_future(self._receiver._send_rtcp_pli(sources[0].source))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def close(self) -> None:
+        for slot in tuple(self._slots):
+            slot.assign(None)
+        for task in tuple(self._pending):
+            task.cancel()
+        await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+class SlotTrack(MediaStreamTrack):
+    """What the server sends on one of a subscriber's receive slots.
+
+    ``recv()`` returns pre-encoded ``av.Packet`` objects, so aiortc's sender
+    packetizes them without encoding.  It blocks while the slot is empty: an
+    idle slot costs nothing.
+    """
+
+    def __init__(self, kind: str, mid: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.mid = mid
+        self._time_base = fractions.Fraction(1, CLOCK_RATES[kind])
+        self._queue: asyncio.Queue[av.Packet] = asyncio.Queue()
+        self._limit = SLOT_QUEUE_FRAMES[kind]
+        self.publication: Publication | None = None
+        self._offset: int | None = None
+        self._last_out = -SWITCH_STEP[kind]
+        self._need_keyframe = kind == "video"
+        self.forwarded = 0
+        self.dropped = 0
+
+    @property
+    def participant_id(self) -> str | None:
+        return self.publication.publisher_id if self.publication else None
+
+    def assign(self, publication: Publication | None) -> None:
+        """Forward ``publication`` on this slot from now on (``None``: nothing)."""
+        if publication is self.publication:
+            return
+        if self.publication is not None:
+            self.publication.detach(self)
+        self.publication = publication
+        self._offset = None
+        self._need_keyframe = self.kind == "video"
+        if publication is not None:
+            publication.attach(self)
+
+    def request_keyframe(self) -> None:
+        if self.publication is not None:
+            self.publication.request_keyframe()
+
+    def push(self, source: Publication, frame: JitterFrame, keyframe: bool) -> None:
+        if source is not self.publication or self.readyState != "live":
+            return
+        if self._need_keyframe:
+            if not keyframe:
+                self.dropped += 1
+                return
+            self._need_keyframe = False
+        if self._offset is None:
+            self._offset = self._last_out + SWITCH_STEP[self.kind] - frame.timestamp
+        timestamp = frame.timestamp + self._offset
+        self._last_out = timestamp
+        if self._queue.qsize() >= self._limit:
+            self._flush_for_overflow()
+            if self._need_keyframe and not keyframe:
+                return
+            self._need_keyframe = False
+        packet = av.Packet(frame.data)
+        packet.pts = timestamp
+        packet.time_base = self._time_base
+        self._queue.put_nowait(packet)
+        self.forwarded += 1
+
+    def _flush_for_overflow(self) -> None:
+        if self.kind == "audio":
+            self._queue.get_nowait()
+            self.dropped += 1
+            return
+        # a video frame cannot be dropped alone: the next ones refer to it
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._need_keyframe = True
+        self.request_keyframe()
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        if self.readyState != "live":
+            raise MediaStreamError
+        return await self._queue.get()
+
+    def stop(self) -> None:
+        self.assign(None)
+        super().stop()

@@ -1,0 +1,205 @@
+"""A participant as the server holds it: its socket, its peer connection, its media."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+
+from aiohttp import web
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import sdp as aiortc_sdp
+
+from siakdesk.core import protocol
+from siakdesk.core.icepolicy import rtc_configuration
+from siakdesk.core.protocol import ParticipantInfo, ProtocolError, SlotCounts
+from siakdesk.server.forwarding import Publication, SlotTrack, route_keyframe_requests
+
+logger = logging.getLogger(__name__)
+
+#: The codecs the server forwards; every client must offer them first.
+FORWARDED_CODECS = {"audio": "audio/opus", "video": "video/VP8"}
+#: Messages waiting for a participant's socket; more means the client is gone in all but name.
+MAX_OUTBOX = 500
+
+
+def check_offer(sdp: str, slots: SlotCounts) -> dict[str, str]:
+    """Validate a client's offer against the slot protocol; return ``{mid: direction}``.
+
+    Raises :class:`ProtocolError` (``bad_sdp``) with the reason.
+    """
+    try:
+        description = aiortc_sdp.SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's parser raises whatever the text provokes
+        raise ProtocolError("bad_sdp", f"the offer is not valid SDP: {exc!r}") from None
+    sending = {"audio": 0, "video": 0}
+    receiving = {"audio": 0, "video": 0}
+    directions: dict[str, str] = {}
+    for media in description.media:
+        if media.kind not in ("audio", "video"):
+            continue
+        mid = media.rtp.muxId
+        if not mid or mid in directions:
+            raise ProtocolError("bad_sdp", "every media section needs its own a=mid")
+        if media.direction == "sendonly":
+            sending[media.kind] += 1
+        elif media.direction == "recvonly":
+            receiving[media.kind] += 1
+        else:
+            raise ProtocolError(
+                "bad_sdp",
+                f"media section {mid} is {media.direction}; use sendonly to publish "
+                "and recvonly for a slot",
+            )
+        codecs = [c for c in media.rtp.codecs if c.mimeType.lower() != f"{media.kind}/rtx"]
+        if not codecs or codecs[0].mimeType.lower() != FORWARDED_CODECS[media.kind].lower():
+            first = codecs[0].mimeType if codecs else "nothing"
+            raise ProtocolError(
+                "bad_sdp",
+                f"media section {mid} prefers {first}; the server forwards only "
+                f"{FORWARDED_CODECS[media.kind]}",
+            )
+        directions[mid] = media.direction
+    for kind in ("audio", "video"):
+        if sending[kind] > 1:
+            raise ProtocolError("bad_sdp", f"at most one {kind} track may be published")
+        allowed = getattr(slots, kind)
+        if receiving[kind] > allowed:
+            raise ProtocolError(
+                "bad_sdp", f"{receiving[kind]} {kind} slots offered, the room allows {allowed}"
+            )
+    return directions
+
+
+class Participant:
+    """One joined participant; owns its outbox task and its peer connection."""
+
+    def __init__(
+        self,
+        participant_id: str,
+        name: str,
+        office: str,
+        ws: web.WebSocketResponse,
+        stun_urls: tuple[str, ...] = (),
+    ) -> None:
+        self.id = participant_id
+        self.name = name
+        self.office = office
+        self._ws = ws
+        self._stun_urls = stun_urls
+        self.pc: RTCPeerConnection | None = None
+        self.publications: dict[str, Publication] = {}
+        self.slots: list[SlotTrack] = []
+        self._outbox: deque[str] = deque()
+        self._wakeup = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._writer = asyncio.ensure_future(self._write())
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<Participant {self.id} {self.name!r}>"
+
+    @property
+    def info(self) -> ParticipantInfo:
+        return ParticipantInfo(id=self.id, name=self.name, office=self.office)
+
+    def post(self, message: protocol.Message) -> None:
+        """Queue ``message`` for this participant's socket; never blocks the caller."""
+        if self._closed:
+            return
+        if len(self._outbox) >= MAX_OUTBOX:
+            logger.warning("%s: outbox full, dropping the connection", self.name)
+            self._writer.cancel()
+            return
+        self._outbox.append(protocol.encode(message))
+        self._drained.clear()
+        self._wakeup.set()
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._outbox:
+                    await self._ws.send_str(self._outbox.popleft())
+                self._drained.set()
+        except (ConnectionError, RuntimeError) as exc:
+            logger.info("%s: socket closed while sending: %s", self.name, exc)
+        finally:
+            if not self._ws.closed:
+                await self._ws.close()
+
+    async def negotiate(self, offer_sdp: str, slots: SlotCounts) -> str:
+        """Answer a media offer with a new peer connection; return the answer's SDP."""
+        directions = check_offer(offer_sdp, slots)
+        await self.close_media()
+        pc = RTCPeerConnection(configuration=rtc_configuration(self._stun_urls))
+        self.pc = pc
+        pc.on("connectionstatechange", self._on_connection_state)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            for transceiver in pc.getTransceivers():
+                kind, mid = transceiver.kind, transceiver.mid
+                if mid is None:
+                    continue
+                if directions.get(mid) == "sendonly":
+                    self.publications[kind] = Publication(kind, self.id, transceiver.receiver)
+                else:
+                    slot = SlotTrack(kind, mid)
+                    transceiver.sender.replaceTrack(slot)
+                    transceiver.direction = "sendonly"
+                    route_keyframe_requests(transceiver.sender, slot.request_keyframe)
+                    self.slots.append(slot)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:
+            await self.close_media()
+            raise ProtocolError("bad_sdp", f"the offer could not be answered: {exc}") from None
+        return pc.localDescription.sdp
+
+    def _on_connection_state(self) -> None:
+        if self.pc is None:
+            return
+        state = self.pc.connectionState
+        logger.info("%s: media %s", self.name, state)
+        if state == "connected":
+            # the slots' senders run from now on: start every video with a keyframe
+            for slot in self.slots:
+                slot.request_keyframe()
+
+    async def add_ice_candidate(self, mid: str, candidate: str) -> None:
+        if self.pc is None:
+            raise ProtocolError("not_joined", "send an offer before ICE candidates")
+        try:
+            parsed = aiortc_sdp.candidate_from_sdp(candidate.removeprefix("candidate:"))
+        except Exception as exc:
+            raise ProtocolError("bad_message", f"unreadable ICE candidate: {exc!r}") from None
+        parsed.sdpMid = mid
+        await self.pc.addIceCandidate(parsed)
+
+    async def close_media(self) -> None:
+        for publication in self.publications.values():
+            await publication.close()
+        self.publications.clear()
+        for slot in self.slots:
+            slot.stop()
+        self.slots.clear()
+        if self.pc is not None:
+            pc, self.pc = self.pc, None
+            await pc.close()
+
+    async def close(self) -> None:
+        """Close media and the socket; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.close_media()
+        # let queued messages (a final error, say) go out, then stop the writer
+        if self._outbox and not self._writer.done():
+            try:
+                await asyncio.wait_for(self._drained.wait(), timeout=2)
+            except TimeoutError:
+                logger.info("%s: %d messages not delivered", self.name, len(self._outbox))
+        self._writer.cancel()
+        await asyncio.gather(self._writer, return_exceptions=True)
+        if not self._ws.closed:
+            await self._ws.close()

@@ -1,0 +1,107 @@
+"""A regency meeting end to end: the real server, real peer connections, four offices."""
+
+from __future__ import annotations
+
+import asyncio
+
+from siakdesk.bot import Bot
+from siakdesk.core.events import ParticipantLeft, SessionEvent, TrackRemoved
+from siakdesk.server.forwarding import SlotTrack
+from tests.conftest import BotFactory, RunningServer
+
+OFFICES = ["Minas", "Kandis", "Kerinci Kanan", "Sungai Apit"]
+
+
+async def wait_until_received(bots: list[Bot], video_frames: int, timeout: float = 30) -> None:
+    """Until every bot has ``video_frames`` pictures and some audio from every other bot."""
+
+    def done() -> bool:
+        for bot in bots:
+            for other in bots:
+                if other is bot:
+                    continue
+                stats = bot.received.get(other.name)
+                if stats is None or stats.video_frames < video_frames or stats.audio_frames < 10:
+                    return False
+        return True
+
+    async def poll() -> None:
+        while not done():
+            await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_four_offices_see_and_hear_each_other(
+    server: RunningServer, make_bot: BotFactory
+) -> None:
+    bots = [await make_bot(name) for name in OFFICES]
+    await wait_until_received(bots, video_frames=20)
+
+    for bot in bots:
+        stats = bot.stats()
+        assert sorted(stats["received"]) == sorted(n for n in OFFICES if n != bot.name)
+        for remote, figures in stats["received"].items():
+            assert figures["audio_frames"] >= 10, (bot.name, remote, figures)
+            assert figures["video_frames"] >= 20, (bot.name, remote, figures)
+            assert (figures["video_width"], figures["video_height"]) == (320, 180)
+            assert figures["video_ident_ok"], (bot.name, remote, figures)
+        assert stats["reconnects"] == 0
+
+
+async def test_server_forwards_without_decoding(server: RunningServer, make_bot: BotFactory) -> None:
+    bots = [await make_bot(name) for name in OFFICES[:2]]
+    await wait_until_received(bots, video_frames=5)
+    room = server.meeting.rooms["siak"]
+    for participant in room.participants.values():
+        assert participant.pc is not None
+        for transceiver in participant.pc.getTransceivers():
+            receiver = transceiver.receiver
+            # the receive side never fed a decoder: its tap keeps no frames
+            queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
+            assert queue.qsize() == 0
+            track = transceiver.sender.track
+            if isinstance(track, SlotTrack) and track.publication is not None:
+                assert track.forwarded > 0
+
+
+async def test_late_joiner_sees_video_within_two_seconds(
+    server: RunningServer, make_bot: BotFactory
+) -> None:
+    early = [await make_bot(name) for name in OFFICES]
+    await wait_until_received(early, video_frames=10)
+
+    late = await make_bot("Siak")
+    await wait_until_received([*early, late], video_frames=3)
+
+    for name in OFFICES:
+        figures = late.received[name]
+        assert figures.first_video_s is not None and figures.first_video_s <= 2.0, (name, figures)
+        assert figures.video_ident_ok or figures.ident_checked == 0
+    for bot in early:
+        assert bot.received["Siak"].video_frames >= 3
+
+
+async def test_leaving_removes_participant_and_tracks(
+    server: RunningServer, make_bot: BotFactory
+) -> None:
+    minas, kandis = await make_bot("Minas"), await make_bot("Kandis")
+    await wait_until_received([minas, kandis], video_frames=3)
+    events: list[SessionEvent] = []
+    gone = asyncio.Event()
+
+    def on_event(event: SessionEvent) -> None:
+        events.append(event)
+        if isinstance(event, ParticipantLeft):
+            gone.set()
+
+    minas.session.add_listener(on_event)
+    await kandis.close()
+    await asyncio.wait_for(gone.wait(), 10)
+
+    removed = {e.track.kind for e in events if isinstance(e, TrackRemoved)}
+    assert removed == {"audio", "video"}
+    left = [e for e in events if isinstance(e, ParticipantLeft)]
+    assert [(e.participant.name, e.reason) for e in left] == [("Kandis", "left")]
+    assert minas.session.tracks == []
+    assert list(server.meeting.rooms["siak"].participants.values())[0].name == "Minas"
