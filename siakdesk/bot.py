@@ -18,7 +18,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,7 @@ class Bot:
         self._consumers: set[asyncio.Task[None]] = set()
         self._recorders: dict[str, WavRecorder] = {}
         self.lost = asyncio.Event()
+        self._progress = asyncio.Event()
         self._started_at = time.monotonic()
 
     @property
@@ -139,6 +140,12 @@ class Bot:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    async def wait_until(self, predicate: Callable[[Bot], bool]) -> None:
+        """Return once ``predicate(self)`` holds; it is checked whenever a frame arrives."""
+        while not predicate(self):
+            self._progress.clear()
+            await self._progress.wait()
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -174,6 +181,7 @@ class Bot:
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            self._progress.set()
             elapsed = round(time.monotonic() - self._started_at, 3)
             if track.kind == "audio":
                 stats.audio_frames += 1
@@ -209,10 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="siakdesk-bot", description="A headless SiakDesk participant with synthetic media."
     )
-    parser.add_argument("--server", required=True, help="meeting server, e.g. http://127.0.0.1:8443")
+    parser.add_argument(
+        "--server", required=True, help="meeting server, e.g. http://127.0.0.1:8443"
+    )
     parser.add_argument("--room", default="siak")
     parser.add_argument("--passcode", default="")
-    parser.add_argument("--name", required=True, help="display name; also picks the colour and tone")
+    parser.add_argument(
+        "--name", required=True, help="display name; also picks the colour and tone"
+    )
     parser.add_argument("--office", default="", help="office shown beside the name")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds in the meeting")
     parser.add_argument("--stats", type=Path, help="write received-media statistics here (JSON)")
@@ -239,12 +251,14 @@ async def run_bot(config: BotConfig, duration: float, stats_path: Path | None) -
     try:
         await bot.start()
     except JoinError as exc:
-        print(f"siakdesk-bot: {bot.name} could not join: {exc.message} ({exc.code})", file=sys.stderr)
+        print(
+            f"siakdesk-bot: {bot.name} could not join: {exc.message} ({exc.code})", file=sys.stderr
+        )
         await bot.close()
         return EXIT_JOIN_FAILED
     try:
         waiters = [asyncio.ensure_future(e.wait()) for e in (stop, bot.lost)]
-        done, _ = await asyncio.wait(waiters, timeout=duration)
+        await asyncio.wait(waiters, timeout=duration)
         for waiter in waiters:
             waiter.cancel()
         if bot.lost.is_set():
@@ -253,7 +267,8 @@ async def run_bot(config: BotConfig, duration: float, stats_path: Path | None) -
     finally:
         await bot.close()
         if stats_path is not None:
-            stats_path.write_text(json.dumps(bot.stats(), indent=2, ensure_ascii=False) + "\n")
+            report = json.dumps(bot.stats(), indent=2, ensure_ascii=False) + "\n"
+            stats_path.write_text(report)  # noqa: ASYNC240 (once, at exit)
     return status
 
 
@@ -264,7 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        endpoint = ServerEndpoint(args.server, tls_fingerprint=args.tls_fingerprint, ca_file=args.ca_file)
+        endpoint = ServerEndpoint(
+            args.server, tls_fingerprint=args.tls_fingerprint, ca_file=args.ca_file
+        )
         config = BotConfig(
             session=SessionConfig(
                 endpoint=endpoint,

@@ -72,4 +72,6 @@ class ServerError:
     message: str
 
 
-SessionEvent = StateChanged | ParticipantJoined | ParticipantLeft | TrackAdded | TrackRemoved | ServerError
+SessionEvent = (
+    StateChanged | ParticipantJoined | ParticipantLeft | TrackAdded | TrackRemoved | ServerError
+)

@@ -15,6 +15,7 @@ called any number of times.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from av.frame import Frame
 
 from siakdesk.core import icepolicy
 from siakdesk.core.events import (
@@ -136,7 +138,13 @@ class MeetingSession:
         if new not in TRANSITIONS[old]:
             raise RuntimeError(f"session cannot go from {old.value} to {new.value}")
         self.state = new
-        logger.info("%s: %s -> %s%s", self.config.name, old.value, new.value, f" ({reason})" if reason else "")
+        logger.info(
+            "%s: %s -> %s%s",
+            self.config.name,
+            old.value,
+            new.value,
+            f" ({reason})" if reason else "",
+        )
         self._emit(StateChanged(old, new, reason))
 
     # -- public API --------------------------------------------------------
@@ -146,7 +154,7 @@ class MeetingSession:
         return list(self._tracks.values())
 
     async def join(self) -> None:
-        """Connect, join and negotiate media; return once media flows or raise :class:`JoinError`."""
+        """Connect, join and negotiate media; return once media flows, or raise JoinError."""
         self._set_state(SessionState.CONNECTING, self.config.endpoint.url)
         try:
             await asyncio.wait_for(self._join(), JOIN_TIMEOUT)
@@ -154,17 +162,15 @@ class MeetingSession:
             await self._fail(exc)
             raise
         except TimeoutError:
-            exc = JoinError("timeout", f"no meeting after {JOIN_TIMEOUT:.0f} s")
-            await self._fail(exc)
-            raise exc from None
+            timeout = JoinError("timeout", f"no meeting after {JOIN_TIMEOUT:.0f} s")
+            await self._fail(timeout)
+            raise timeout from None
 
     async def leave(self) -> None:
         """Leave the meeting politely and release everything."""
         if self._signaling is not None and self.state is SessionState.JOINED:
-            try:
+            with contextlib.suppress(SignalingError):
                 await self._signaling.send(Leave())
-            except SignalingError:
-                pass
         await self.close()
 
     async def close(self) -> None:
@@ -193,7 +199,12 @@ class MeetingSession:
         try:
             await self._signaling.connect()
             await self._signaling.send(
-                Join(room=config.room, name=config.name, office=config.office, passcode=config.passcode)
+                Join(
+                    room=config.room,
+                    name=config.name,
+                    office=config.office,
+                    passcode=config.passcode,
+                )
             )
         except SignalingError as exc:
             raise JoinError(exc.code, exc.message) from None
@@ -288,7 +299,9 @@ class MeetingSession:
             elif isinstance(message, ParticipantLeftMessage):
                 self._remove_participant(message.participant_id, message.reason)
             elif isinstance(message, Error):
-                logger.warning("%s: server error %s: %s", self.config.name, message.code, message.message)
+                logger.warning(
+                    "%s: server error %s: %s", self.config.name, message.code, message.message
+                )
                 if self._answer is not None and not self._answer.done() and message.ref == "offer":
                     self._failure = JoinError(message.code, message.message)
                     self._answer.set_exception(self._failure)
@@ -346,5 +359,5 @@ class MeetingSession:
                 return
             owner = self._slot_owner.get(mid)
             remote = self._tracks.get((owner, track.kind)) if owner else None
-            if remote is not None:
+            if remote is not None and isinstance(frame, Frame):
                 remote.feed(frame)

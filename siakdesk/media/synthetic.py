@@ -47,7 +47,7 @@ def identity_of(name: str) -> Identity:
 
 
 def _layout(width: int, height: int) -> tuple[slice, slice, int, int]:
-    """Where the colour sample and the stripe are: (rows, cols) of the sample, stripe top, cell width."""
+    """Where things are: rows and columns of the colour sample, top of the stripe, cell width."""
     sample = (slice(height // 20, height // 4), slice(width // 50, width // 6))
     stripe_top = height - max(8, height // 8)
     return sample[0], sample[1], stripe_top, width // STRIPE_BITS
@@ -66,7 +66,16 @@ def render_card(name: str, width: int, height: int) -> np.ndarray:
     thickness = max(1, round(2 * scale))
     (text_w, text_h), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     origin = (max(0, (width - text_w) // 2), height // 2 + text_h // 2)
-    cv2.putText(image, name, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    cv2.putText(
+        image,
+        name,
+        origin,
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        (255, 255, 255),
+        thickness,
+        cv2.LINE_AA,
+    )
     return image
 
 

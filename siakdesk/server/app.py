@@ -146,7 +146,9 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                 elif isinstance(message, Ping):
                     await ws.send_str(protocol.encode(Pong(nonce=message.nonce)))
                 elif participant is None or room is None:
-                    raise ProtocolError("not_joined", f"join a room before sending {message.TYPE!r}")
+                    raise ProtocolError(
+                        "not_joined", f"join a room before sending {message.TYPE!r}"
+                    )
                 elif isinstance(message, Offer):
                     answer = await participant.negotiate(message.sdp, room.slot_counts)
                     participant.post(Answer(sdp=answer))

@@ -111,7 +111,9 @@ async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
         for address in runner.addresses:
             host, port = address[0], address[1]
             shown = f"[{host}]" if ":" in host else host
-            print(f"siakdesk-server {__version__} listening on {scheme}://{shown}:{port}", flush=True)
+            print(
+                f"siakdesk-server {__version__} listening on {scheme}://{shown}:{port}", flush=True
+            )
         rooms = ", ".join(
             f"{r.name} ({'passcode' if r.passcode else 'open'})" for r in config.rooms
         )
@@ -143,7 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         asyncio.run(run())
     except OSError as exc:
-        print(f"siakdesk-server: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        print(
+            f"siakdesk-server: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr
+        )
         return 1
     except ssl.SSLError as exc:
         print(f"siakdesk-server: bad TLS certificate or key: {exc}", file=sys.stderr)

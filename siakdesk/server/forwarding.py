@@ -237,7 +237,7 @@ class SlotTrack(MediaStreamTrack):
         self._need_keyframe = True
         self.request_keyframe()
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         return await self._queue.get()
