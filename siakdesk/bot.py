@@ -256,6 +256,9 @@ async def run_bot(config: BotConfig, duration: float, stats_path: Path | None) -
         )
         await bot.close()
         return EXIT_JOIN_FAILED
+    print(
+        f"{bot.name} joined room {config.session.room} as {bot.session.participant_id}", flush=True
+    )
     try:
         waiters = [asyncio.ensure_future(e.wait()) for e in (stop, bot.lost)]
         await asyncio.wait(waiters, timeout=duration)

@@ -190,9 +190,15 @@ def app_factory(config: ServerConfig) -> web.Application:
             icepolicy.restrict_host_addresses([config.host])
         app[SERVER] = MeetingServer(config)
         yield
+        await app[SERVER].close()  # nothing left to close after a normal shutdown
+
+    async def close_meetings(app: web.Application) -> None:
+        # on_shutdown runs before aiohttp waits for handlers to finish: the open
+        # websockets must be closed here, or shutdown waits for its timeout
         await app[SERVER].close()
 
     app.cleanup_ctx.append(meeting_server)
+    app.on_shutdown.append(close_meetings)
     app.router.add_get("/", index_handler)
     app.router.add_get("/ws", websocket_handler)
     app.router.add_get("/stats", stats_handler)

@@ -32,6 +32,8 @@ def check_offer(sdp: str, slots: SlotCounts) -> dict[str, str]:
         description = aiortc_sdp.SessionDescription.parse(sdp)
     except Exception as exc:  # aiortc's parser raises whatever the text provokes
         raise ProtocolError("bad_sdp", f"the offer is not valid SDP: {exc!r}") from None
+    if not sdp.startswith("v=0") or not description.media:
+        raise ProtocolError("bad_sdp", "the offer is not SDP with media sections")
     sending = {"audio": 0, "video": 0}
     receiving = {"audio": 0, "video": 0}
     directions: dict[str, str] = {}

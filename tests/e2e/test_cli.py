@@ -1,0 +1,158 @@
+"""The meeting from the command line: a server and four bots as separate processes."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import re
+import signal
+import subprocess
+import urllib.request
+import wave
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.e2e.conftest import ServerProcess, program, run_bot, wait_for_line
+
+pytestmark = pytest.mark.e2e
+OFFICES = ["Minas", "Kandis", "Kerinci Kanan", "Sungai Apit"]
+
+
+def test_four_bots_from_the_command_line(server_process: ServerProcess, tmp_path: Path) -> None:
+    record = tmp_path / "rekaman"
+    bots = {}
+    for name in OFFICES:
+        args = ["--passcode", "1234", "--stats", str(tmp_path / f"{name}.json")]
+        if name == "Minas":
+            args += ["--record-dir", str(record)]
+        bots[name] = run_bot(server_process.url, name, *args, duration=10)
+    with urllib.request.urlopen(f"{server_process.url}/stats", timeout=10) as response:
+        assert json.load(response)["version"]
+    for name, proc in bots.items():
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, f"{name}: {out} {err}"
+
+    for name in OFFICES:
+        stats = json.loads((tmp_path / f"{name}.json").read_text())
+        assert stats["name"] == name
+        assert stats["reconnects"] == 0
+        assert sorted(stats["received"]) == sorted(n for n in OFFICES if n != name)
+        for remote, figures in stats["received"].items():
+            assert figures["audio_frames"] > 50, (name, remote, figures)
+            assert figures["video_frames"] > 20, (name, remote, figures)
+            assert (figures["video_width"], figures["video_height"]) == (320, 180)
+            assert figures["video_ident_ok"] is True, (name, remote, figures)
+
+    for remote in ("Kandis", "Kerinci Kanan", "Sungai Apit"):
+        with wave.open(str(record / f"{remote}.wav")) as wav:
+            assert (wav.getframerate(), wav.getnchannels()) == (48000, 1)
+            assert wav.getnframes() > 48000  # more than a second of their voice
+
+    code, err = server_process.stop(signal.SIGINT)
+    assert code == 0, err
+    assert "Traceback" not in err
+
+
+def test_bot_exits_non_zero_with_reason(server_process: ServerProcess, tmp_path: Path) -> None:
+    wrong = run_bot(server_process.url, "Minas", "--passcode", "0000")
+    _out, err = wrong.communicate(timeout=30)
+    assert wrong.returncode == 2
+    assert "wrong passcode" in err and "wrong_passcode" in err
+
+    nobody = run_bot("http://127.0.0.1:1", "Minas", "--passcode", "1234")
+    _out, err = nobody.communicate(timeout=30)
+    assert nobody.returncode == 2
+    assert "cannot reach the server" in err
+    assert "Traceback" not in err
+
+
+def test_server_stops_cleanly_on_sigterm_with_a_meeting_running(tmp_path: Path) -> None:
+    server = ServerProcess("--room", "siak", "--passcode", "1234")
+    bot = run_bot(server.url, "Minas", "--passcode", "1234", duration=30)
+    try:
+        wait_for_line(bot, re.compile("Minas joined room siak"), timeout=30)
+        code, err = server.stop(signal.SIGTERM)
+        assert code == 0, err
+        assert "Traceback" not in err
+        _out, bot_err = bot.communicate(timeout=40)
+        # the bot notices the meeting is gone, says so and does not hang
+        assert bot.returncode in (0, 3), bot_err
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.communicate()
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "siakdesk-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    fingerprint = ":".join(digest[i : i + 2] for i in range(0, 64, 2)).upper()
+    return cert_path, key_path, fingerprint
+
+
+def test_tls_with_a_pinned_self_signed_certificate(tmp_path: Path) -> None:
+    cert, key, fingerprint = self_signed(tmp_path)
+    server = ServerProcess("--room", "siak", "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert server.url.startswith("https://")
+        pinned = run_bot(server.url, "Minas", "--tls-fingerprint", fingerprint, duration=2)
+        unpinned = run_bot(server.url, "Kandis", duration=2)
+        wrong = "00:" * 31 + "00"
+        mispinned = run_bot(server.url, "Siak", "--tls-fingerprint", wrong, duration=2)
+        results = {
+            name: (proc.wait(timeout=40), proc.communicate()[1])
+            for name, proc in (("pinned", pinned), ("unpinned", unpinned), ("wrong", mispinned))
+        }
+        assert results["pinned"][0] == 0, results["pinned"][1]
+        assert results["unpinned"][0] == 2
+        assert "not trusted" in results["unpinned"][1]
+        assert results["wrong"][0] == 2
+        assert "does not match the pinned fingerprint" in results["wrong"][1]
+    finally:
+        code, err = server.stop()
+    assert code == 0, err
+
+
+def test_server_refuses_bad_arguments() -> None:
+    bad = subprocess.run(
+        [program("siakdesk-server"), "--passcode", "1234"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2 and "must follow the --room" in bad.stderr
+    bad = subprocess.run(
+        [program("siakdesk-server"), "--room", "no spaces allowed"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2 and "room name" in bad.stderr
