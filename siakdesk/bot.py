@@ -51,14 +51,45 @@ EXIT_MEETING_LOST = 3
 
 @dataclasses.dataclass
 class RemoteStats:
-    audio_frames: int = 0
-    video_frames: int = 0
-    video_width: int = 0
-    video_height: int = 0
+    """What one bot received from one remote participant (over all its tracks)."""
+
+    started_at: float
+    decoded: bool
+    tracks: list[RemoteTrack] = dataclasses.field(default_factory=list)
+    decoded_size: tuple[int, int] | None = None
     ident_checked: int = 0
     ident_matched: int = 0
-    first_audio_s: float | None = None
-    first_video_s: float | None = None
+
+    def _kind(self, kind: str) -> list[RemoteTrack]:
+        return [t for t in self.tracks if t.kind == kind]
+
+    def _first(self, kind: str) -> float | None:
+        times = [t.first_frame_at for t in self._kind(kind) if t.first_frame_at is not None]
+        return round(min(times) - self.started_at, 3) if times else None
+
+    @property
+    def audio_frames(self) -> int:
+        return sum(t.frames_received for t in self._kind("audio"))
+
+    @property
+    def video_frames(self) -> int:
+        return sum(t.frames_received for t in self._kind("video"))
+
+    @property
+    def first_audio_s(self) -> float | None:
+        return self._first("audio")
+
+    @property
+    def first_video_s(self) -> float | None:
+        """Seconds from starting to join until the first picture of this remote arrived."""
+        return self._first("video")
+
+    @property
+    def video_size(self) -> tuple[int, int]:
+        if self.decoded_size is not None:
+            return self.decoded_size
+        sizes = [t.encoded_size for t in self._kind("video") if t.encoded_size]
+        return sizes[-1] if sizes else (0, 0)
 
     @property
     def video_ident_ok(self) -> bool:
@@ -68,9 +99,10 @@ class RemoteStats:
         return {
             "audio_frames": self.audio_frames,
             "video_frames": self.video_frames,
-            "video_width": self.video_width,
-            "video_height": self.video_height,
-            "video_ident_ok": self.video_ident_ok,
+            "video_width": self.video_size[0],
+            "video_height": self.video_size[1],
+            # not decoded (a load-test bot): nothing to say about whose pictures they are
+            "video_ident_ok": self.video_ident_ok if self.decoded else None,
             "video_ident_checked": self.ident_checked,
             "video_ident_matched": self.ident_matched,
             "first_audio_s": self.first_audio_s,
@@ -142,7 +174,9 @@ class Bot:
         await self.close()
 
     async def wait_until(self, predicate: Callable[[Bot], bool]) -> None:
-        """Return once ``predicate(self)`` holds; it is checked whenever a frame arrives."""
+        """Return once ``predicate(self)`` holds; checked whenever a decoded frame arrives."""
+        if not self.config.session.decode:
+            raise RuntimeError("wait_until needs a bot that decodes what it receives")
         while not predicate(self):
             self._progress.clear()
             await self._progress.wait()
@@ -155,20 +189,23 @@ class Bot:
             "reconnects": self.session.reconnects,
         }
 
-    def _stats_for(self, track: RemoteTrack) -> RemoteStats:
-        return self.received.setdefault(track.participant.name, RemoteStats())
-
     def _on_event(self, event: SessionEvent) -> None:
         if isinstance(event, TrackAdded):
-            self._stats_for(event.track)
-            task = asyncio.ensure_future(self._consume(event.track))
+            name = event.track.participant.name
+            stats = self.received.get(name)
+            if stats is None:
+                decoded = self.config.session.decode
+                stats = self.received[name] = RemoteStats(self._started_at, decoded)
+            stats.tracks.append(event.track)
+            if not self.config.session.decode:
+                return
+            task = asyncio.ensure_future(self._consume(event.track, stats))
             self._consumers.add(task)
             task.add_done_callback(self._consumers.discard)
         elif isinstance(event, StateChanged) and event.new is SessionState.FAILED:
             self.lost.set()
 
-    async def _consume(self, track: RemoteTrack) -> None:
-        stats = self._stats_for(track)
+    async def _consume(self, track: RemoteTrack, stats: RemoteStats) -> None:
         name = track.participant.name
         recorder = None
         if track.kind == "audio" and self.config.record_dir is not None:
@@ -176,25 +213,20 @@ class Bot:
             if recorder is None:
                 path = self.config.record_dir / f"{_safe_filename(name)}.wav"
                 recorder = self._recorders[name] = WavRecorder(path)
+        pictures = 0
         while True:
             try:
                 frame = await track.recv()
             except MediaStreamError:
                 return
             self._progress.set()
-            elapsed = round(time.monotonic() - self._started_at, 3)
             if track.kind == "audio":
-                stats.audio_frames += 1
-                if stats.first_audio_s is None:
-                    stats.first_audio_s = elapsed
                 if recorder is not None:
                     recorder.write(frame)  # type: ignore[arg-type]
                 continue
-            stats.video_frames += 1
-            if stats.first_video_s is None:
-                stats.first_video_s = elapsed
-            stats.video_width, stats.video_height = frame.width, frame.height  # type: ignore[attr-defined]
-            if stats.video_frames % IDENT_EVERY == 1:
+            stats.decoded_size = frame.width, frame.height  # type: ignore[attr-defined]
+            pictures += 1
+            if pictures % IDENT_EVERY == 1:
                 image = frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]
                 stats.ident_checked += 1
                 stats.ident_matched += frame_identity_matches(image, name)
@@ -234,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--no-video", action="store_true", help="send no video")
     parser.add_argument("--no-audio", action="store_true", help="send no audio")
+    parser.add_argument(
+        "--no-decode",
+        action="store_true",
+        help="count received frames without decoding them (many bots on one machine)",
+    )
     parser.add_argument("--tls-fingerprint", help="trust the server certificate with this SHA-256")
     parser.add_argument("--ca-file", help="trust server certificates signed by these CAs (PEM)")
     parser.add_argument("--log-level", default="WARNING")
@@ -292,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 name=args.name,
                 office=args.office,
                 passcode=args.passcode,
+                decode=not args.no_decode,
             ),
             audio_file=args.audio_file,
             record_dir=args.record_dir,

@@ -88,6 +88,7 @@ async def make_bot(server: RunningServer) -> AsyncIterator[BotFactory]:
             name=name,
             office=kwargs.pop("office", f"Kecamatan {name}"),
             passcode=kwargs.pop("passcode", "1234"),
+            decode=kwargs.pop("decode", True),
         )
         bot = Bot(BotConfig(session=session, **kwargs))
         bots.append(bot)

@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from av.frame import Frame
@@ -57,6 +59,7 @@ from siakdesk.core.protocol import (
 )
 from siakdesk.core.remotetrack import RemoteTrack
 from siakdesk.core.signaling import ServerEndpoint, SignalingClient, SignalingError
+from siakdesk.media.encodedtap import tap_receiver
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +87,8 @@ class SessionConfig:
     stun_urls: tuple[str, ...] = ()
     #: local addresses to offer for media; ``None``: the one the signaling socket uses
     ice_addresses: tuple[str, ...] | None = None
+    #: decode what arrives; ``False`` only counts encoded frames (load tests, many bots)
+    decode: bool = True
 
 
 Listener = Callable[[SessionEvent], None]
@@ -242,6 +247,8 @@ class MeetingSession:
                 transceiver = pc.addTransceiver(kind, direction="recvonly")
                 transceiver.setCodecPreferences(_codec_preferences(kind))  # type: ignore[arg-type]
                 receivers.append(transceiver)
+                if not config.decode:
+                    tap_receiver(transceiver.receiver, functools.partial(self._count, transceiver))
         await pc.setLocalDescription(await pc.createOffer())
         try:
             await self._signaling.send(Offer(sdp=pc.localDescription.sdp))
@@ -250,6 +257,8 @@ class MeetingSession:
         answer = await self._answer
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         for transceiver in receivers:
+            if not config.decode:
+                continue
             if transceiver.mid is not None and transceiver.receiver.track is not None:
                 task = asyncio.ensure_future(
                     self._read_slot(transceiver.mid, transceiver.receiver.track)
@@ -349,6 +358,12 @@ class MeetingSession:
         if track is not None:
             track.stop()
             self._emit(TrackRemoved(track.participant, track))
+
+    def _count(self, transceiver: RTCRtpTransceiver, frame: JitterFrame) -> None:
+        owner = self._slot_owner.get(transceiver.mid or "")
+        remote = self._tracks.get((owner, transceiver.kind)) if owner else None
+        if remote is not None:
+            remote.count_encoded(frame)
 
     async def _read_slot(self, mid: str, track: MediaStreamTrack) -> None:
         """Read one receive slot for the whole session, and pass frames to their owner."""

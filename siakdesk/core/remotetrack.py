@@ -13,10 +13,12 @@ import time
 from collections import deque
 
 from aiortc import MediaStreamTrack
+from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 from av.frame import Frame
 
 from siakdesk.core.protocol import ParticipantInfo
+from siakdesk.media.vp8 import is_vp8_keyframe, vp8_keyframe_size
 
 #: Frames kept for a consumer that does not keep up (1 s of audio, a few pictures).
 BUFFER_FRAMES = {"audio": 50, "video": 4}
@@ -31,7 +33,16 @@ class RemoteTrack(MediaStreamTrack):
         self._ready = asyncio.Event()
         self.frames_received = 0
         self.frames_dropped = 0
+        self.first_frame_at: float | None = None
         self.last_frame_at: float | None = None
+        #: picture size read from VP8 keyframes, when frames are counted but not decoded
+        self.encoded_size: tuple[int, int] | None = None
+
+    def _arrived(self) -> None:
+        self.frames_received += 1
+        self.last_frame_at = time.monotonic()
+        if self.first_frame_at is None:
+            self.first_frame_at = self.last_frame_at
 
     def feed(self, frame: Frame) -> None:
         """Called by the session for every decoded frame of this participant."""
@@ -40,9 +51,16 @@ class RemoteTrack(MediaStreamTrack):
         if len(self._frames) == self._frames.maxlen:
             self.frames_dropped += 1
         self._frames.append(frame)
-        self.frames_received += 1
-        self.last_frame_at = time.monotonic()
+        self._arrived()
         self._ready.set()
+
+    def count_encoded(self, frame: JitterFrame) -> None:
+        """Called instead of :meth:`feed` when the session does not decode (load tests)."""
+        if self.readyState != "live":
+            return
+        self._arrived()
+        if self.kind == "video" and is_vp8_keyframe(frame.data):
+            self.encoded_size = vp8_keyframe_size(frame.data)
 
     async def recv(self) -> Frame:
         while not self._frames:

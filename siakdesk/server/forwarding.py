@@ -5,14 +5,9 @@ audio or video.  aiortc has no public hook for that, so this module uses two
 narrow seams of aiortc 1.16, both checked by tests that would break loudly if
 an upgrade moved them:
 
-* **receive side**: an ``RTCRtpReceiver`` depacketizes RTP, reassembles whole
-  encoded frames in its jitter buffer and ``put``s ``(codec, JitterFrame)``
-  into a ``queue.Queue`` that a decoder thread reads.  :func:`tap_receiver`
-  swaps that queue for an :class:`EncodedFrameTap` *before* the receiver
-  starts; the tap hands every encoded frame to the :class:`Publication` on the
-  event loop and keeps nothing, so the decoder thread idles and nothing is
-  decoded.  NACKs and PLIs towards the publisher keep working (they are sent
-  before the queue).
+* **receive side**: :func:`siakdesk.media.encodedtap.tap_receiver` hands each
+  encoded frame a publisher's receiver reassembles to its :class:`Publication`,
+  instead of to aiortc's decoder thread;
 * **send side**: an ``RTCRtpSender`` whose track returns ``av.Packet`` objects
   packetizes them as they are (``Encoder.pack``) instead of encoding.  A
   :class:`SlotTrack` is such a track; it rewrites timestamps so that a slot
@@ -29,15 +24,16 @@ from __future__ import annotations
 import asyncio
 import fractions
 import logging
-import queue
 import time
 from collections.abc import Callable
-from typing import Any
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
+
+from siakdesk.media.encodedtap import tap_receiver
+from siakdesk.media.vp8 import is_vp8_keyframe, vp8_keyframe_size
 
 logger = logging.getLogger(__name__)
 
@@ -48,50 +44,6 @@ SWITCH_STEP = {"audio": 960, "video": 3000}
 SLOT_QUEUE_FRAMES = {"audio": 10, "video": 30}
 #: Shortest time between two keyframe requests to one publisher, in seconds.
 KEYFRAME_REQUEST_INTERVAL = 0.3
-
-
-def is_vp8_keyframe(data: bytes) -> bool:
-    """True when ``data`` is a VP8 key frame (RFC 6386 section 9.1: frame tag and start code)."""
-    return len(data) >= 10 and not data[0] & 0x01 and data[3:6] == b"\x9d\x01\x2a"
-
-
-def vp8_keyframe_size(data: bytes) -> tuple[int, int]:
-    """Width and height coded in a VP8 key frame."""
-    if not is_vp8_keyframe(data):
-        raise ValueError("not a VP8 key frame")
-    width = int.from_bytes(data[6:8], "little") & 0x3FFF
-    height = int.from_bytes(data[8:10], "little") & 0x3FFF
-    return width, height
-
-
-class EncodedFrameTap(queue.Queue[Any]):
-    """Stands in for a receiver's decoder queue and diverts encoded frames."""
-
-    def __init__(self, on_frame: Callable[[JitterFrame], None]) -> None:
-        super().__init__()
-        self._on_frame = on_frame
-
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        if item is None:
-            # the receiver stops: let its (idle) decoder thread end
-            super().put(item, block, timeout)
-            return
-        _codec, frame = item
-        self._on_frame(frame)
-
-
-def tap_receiver(receiver: RTCRtpReceiver, on_frame: Callable[[JitterFrame], None]) -> None:
-    """Route ``receiver``'s encoded frames to ``on_frame`` instead of its decoder.
-
-    Must be called before the receiver starts (after ``setRemoteDescription``,
-    before the connection is established).
-    """
-    attribute = "_RTCRtpReceiver__decoder_queue"
-    if not isinstance(getattr(receiver, attribute, None), queue.Queue):
-        raise RuntimeError("this aiortc version has no decoder queue to tap")
-    if getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is not None:
-        raise RuntimeError("the receiver has started already")
-    setattr(receiver, attribute, EncodedFrameTap(on_frame))
 
 
 def route_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]) -> None:

@@ -104,3 +104,19 @@ async def test_leaving_removes_participant_and_tracks(
     assert minas.session.tracks == []
     remaining = server.meeting.rooms["siak"].participants.values()
     assert [p.name for p in remaining] == ["Minas"]
+
+
+async def test_counting_bot_receives_without_decoding(
+    server: RunningServer, make_bot: BotFactory
+) -> None:
+    sender = await make_bot("Minas")
+    counter = await make_bot("Kandis", decode=False)
+    # the counting bot has no frame events to wait on: wait for the sender to see it instead
+    await sender.wait_until(
+        lambda b: "Kandis" in b.received and b.received["Kandis"].video_frames > 30
+    )
+    figures = counter.stats()["received"]["Minas"]
+    assert figures["audio_frames"] > 0 and figures["video_frames"] > 0
+    assert (figures["video_width"], figures["video_height"]) == (320, 180)
+    assert figures["video_ident_ok"] is None
+    assert counter.session.tracks and all(t.frames_dropped == 0 for t in counter.session.tracks)

@@ -5,47 +5,18 @@ from __future__ import annotations
 import fractions
 from collections.abc import AsyncIterator
 
-import av
-import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.jitterbuffer import JitterFrame
 
+from siakdesk.media.encodedtap import EncodedFrameTap
 from siakdesk.server.forwarding import (
     SLOT_QUEUE_FRAMES,
     SWITCH_STEP,
-    EncodedFrameTap,
     Publication,
     SlotTrack,
-    is_vp8_keyframe,
-    vp8_keyframe_size,
 )
-
-
-def vp8_frames(count: int, width: int = 320, height: int = 180) -> list[bytes]:
-    """Real VP8 frames from libvpx: a keyframe, then inter frames."""
-    codec = av.CodecContext.create("libvpx", "w")
-    codec.width, codec.height = width, height
-    codec.pix_fmt = "yuv420p"
-    codec.time_base = fractions.Fraction(1, 15)
-    codec.gop_size = 1000
-    codec.options = {"deadline": "realtime", "lag-in-frames": "0"}
-    frames: list[bytes] = []
-    for i in range(count):
-        image = np.full((height, width, 3), (i * 7) % 255, dtype=np.uint8)
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-        frame.pts = i
-        frames.extend(bytes(p) for p in codec.encode(frame))
-    return frames
-
-
-def test_vp8_keyframe_detection_on_real_frames() -> None:
-    frames = vp8_frames(4)
-    assert [is_vp8_keyframe(f) for f in frames] == [True, False, False, False]
-    assert vp8_keyframe_size(frames[0]) == (320, 180)
-    with pytest.raises(ValueError):
-        vp8_keyframe_size(frames[1])
-    assert not is_vp8_keyframe(b"")
+from tests.mediasamples import vp8_frames
 
 
 @pytest.fixture
