@@ -68,8 +68,24 @@ class MeetingServer:
                         kind: {"frames": pub.frames, "bytes": pub.bytes}
                         for kind, pub in p.publications.items()
                     },
-                    "forwarded_frames": sum(s.forwarded for s in p.slots),
-                    "dropped_frames": sum(s.dropped for s in p.slots),
+                    "forwarded": {
+                        kind: {
+                            "frames": sum(s.forwarded for s in p.slots if s.kind == kind),
+                            "bytes": sum(s.forwarded_bytes for s in p.slots if s.kind == kind),
+                            "dropped": sum(s.dropped for s in p.slots if s.kind == kind),
+                        }
+                        for kind in ("audio", "video")
+                    },
+                    "slots": [
+                        {
+                            "mid": s.mid,
+                            "kind": s.kind,
+                            "publisher": s.participant_id,
+                            "frames": s.forwarded,
+                        }
+                        for s in p.slots
+                        if s.participant_id is not None
+                    ],
                 }
             rooms[room.name] = {"participants": participants}
         return {

@@ -132,6 +132,7 @@ class SlotTrack(MediaStreamTrack):
         self._last_out = -SWITCH_STEP[kind]
         self._need_keyframe = kind == "video"
         self.forwarded = 0
+        self.forwarded_bytes = 0
         self.dropped = 0
 
     @property
@@ -176,6 +177,7 @@ class SlotTrack(MediaStreamTrack):
         packet.time_base = self._time_base
         self._queue.put_nowait(packet)
         self.forwarded += 1
+        self.forwarded_bytes += len(frame.data)
 
     def _flush_for_overflow(self) -> None:
         if self.kind == "audio":

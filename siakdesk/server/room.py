@@ -87,6 +87,8 @@ class Room:
     def rebalance(self) -> None:
         """Fill every subscriber's slots with everyone else's media; tell who changed."""
         for subscriber in self.participants.values():
+            if subscriber.pc is None:
+                continue  # joined, but has not offered its slots yet
             for slot in subscriber.slots:
                 publication = slot.publication
                 if publication is not None and (
@@ -104,7 +106,8 @@ class Room:
                         continue
                     free = next((s for s in taken if s.publication is None), None)
                     if free is None:
-                        logger.warning(
+                        # a client may offer fewer slots than the room has (audio only, say)
+                        logger.debug(
                             "%s has no free %s slot for %s", subscriber.name, kind, publisher.name
                         )
                         continue

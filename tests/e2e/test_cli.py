@@ -156,3 +156,18 @@ def test_server_refuses_bad_arguments() -> None:
         check=False,
     )
     assert bad.returncode == 2 and "room name" in bad.stderr
+
+
+def test_demo_runs_a_meeting_and_reports_what_you_received() -> None:
+    result = subprocess.run(
+        [program("siakdesk"), "demo", "--duration", "4"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for office in ("Camat Minas", "Camat Kandis", "Camat Sungai Apit"):
+        line = next(line for line in result.stdout.splitlines() if line.strip().startswith(office))
+        assert line.rstrip().endswith("yes"), line
+    assert "Traceback" not in result.stderr

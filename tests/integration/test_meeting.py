@@ -120,3 +120,19 @@ async def test_counting_bot_receives_without_decoding(
     assert (figures["video_width"], figures["video_height"]) == (320, 180)
     assert figures["video_ident_ok"] is None
     assert counter.session.tracks and all(t.frames_dropped == 0 for t in counter.session.tracks)
+
+
+async def test_offices_joining_at_once_all_get_slots(
+    server: RunningServer, make_bot: BotFactory
+) -> None:
+    bots = await asyncio.gather(*(make_bot(name) for name in OFFICES))
+    await wait_until_received(list(bots), video_frames=5)
+    room = server.meeting.rooms["siak"]
+    for participant in room.participants.values():
+        assigned = sorted(
+            (s.kind, room.participants[s.participant_id].name)
+            for s in participant.slots
+            if s.participant_id is not None
+        )
+        others = sorted(n for n in OFFICES if n != participant.name)
+        assert assigned == sorted([("audio", n) for n in others] + [("video", n) for n in others])

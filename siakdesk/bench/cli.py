@@ -1,0 +1,36 @@
+"""``siakdesk-bench``: benchmarks that print figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from siakdesk.bench.serverload import format_table, run_load
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="siakdesk-bench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    server = commands.add_parser("server", help="server CPU and forwarding for N participants")
+    server.add_argument("--participants", type=int, nargs="+", default=[4, 8, 16], metavar="N")
+    server.add_argument("--window", type=float, default=20.0, help="seconds measured for each N")
+    server.add_argument("--repeat", type=int, default=1, help="runs for each N (report each)")
+    server.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    results = []
+    for n in args.participants:
+        for run in range(args.repeat):
+            print(f"running N={n} ({run + 1}/{args.repeat})...", file=sys.stderr, flush=True)
+            results.append(run_load(n, window_s=args.window))
+    print(format_table(results))
+    if args.json is not None:
+        args.json.write_text(json.dumps([r.as_json() for r in results], indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
