@@ -177,6 +177,13 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
             except ProtocolError as exc:
                 logger.info("error for %s: %s", participant or request.remote, exc.message)
                 await _send_error(ws, exc, ref=message.TYPE)
+            except Exception:
+                # a bug of ours: say so to this client, keep the meeting going for everyone
+                logger.exception("failed to handle %s from %s", message.TYPE, participant)
+                internal = ProtocolError(
+                    "internal", f"the server failed to handle {message.TYPE!r}"
+                )
+                await _send_error(ws, internal, ref=message.TYPE)
         if ws.exception() is not None:
             logger.info("socket of %s failed: %s", participant or request.remote, ws.exception())
     finally:

@@ -176,7 +176,10 @@ class Participant:
         except Exception as exc:
             raise ProtocolError("bad_message", f"unreadable ICE candidate: {exc!r}") from None
         parsed.sdpMid = mid
-        await self.pc.addIceCandidate(parsed)
+        try:
+            await self.pc.addIceCandidate(parsed)
+        except Exception as exc:  # aiortc raises ValueError and others for unusable candidates
+            raise ProtocolError("bad_message", f"cannot use ICE candidate: {exc!r}") from None
 
     async def close_media(self) -> None:
         for publication in self.publications.values():

@@ -207,3 +207,20 @@ async def test_bot_cannot_join_unknown_room(make_bot: BotFactory) -> None:
 async def test_open_room_needs_no_passcode(make_bot: BotFactory) -> None:
     bot: Bot = await make_bot("Minas", room="open", passcode="")
     assert bot.session.state.value == "joined"
+
+
+async def test_unusable_ice_candidate_is_refused(raw: RawClient) -> None:
+    await raw.join()
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("audio", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        await raw.send({"v": 1, "type": "offer", "sdp": pc.localDescription.sdp})
+        assert (await raw.reply())["type"] == "answer"
+        assert (await raw.reply()) == {"v": 1, "type": "slot_map", "assignments": []}
+        await raw.send({"v": 1, "type": "ice", "mid": "0", "candidate": "candidate:garbage"})
+        reply = await raw.reply()
+        assert (reply["type"], reply["code"]) == ("error", "bad_message")
+        assert await raw.still_answers()
+    finally:
+        await pc.close()
