@@ -30,6 +30,7 @@ from siakdesk.core.events import SessionEvent, SessionState, StateChanged, Track
 from siakdesk.core.meetingsession import JoinError, MeetingSession, SessionConfig
 from siakdesk.core.remotetrack import RemoteTrack
 from siakdesk.core.signaling import ServerEndpoint
+from siakdesk.logsetup import configure_logging
 from siakdesk.media.synthetic import (
     FileAudioTrack,
     SyntheticVideoTrack,
@@ -315,9 +316,10 @@ async def run_bot(config: BotConfig, duration: float, stats_path: Path | None) -
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        configure_logging(args.log_level)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         endpoint = ServerEndpoint(
             args.server, tls_fingerprint=args.tls_fingerprint, ca_file=args.ca_file

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -22,6 +21,7 @@ from siakdesk.bot import Bot, BotConfig
 from siakdesk.core.events import ParticipantJoined, ParticipantLeft, SessionEvent
 from siakdesk.core.meetingsession import JoinError, SessionConfig
 from siakdesk.core.signaling import ServerEndpoint
+from siakdesk.logsetup import configure_logging
 from siakdesk.server.app import app_factory
 from siakdesk.server.config import RoomConfig, ServerConfig
 
@@ -100,9 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--duration", type=float, default=10.0, help="seconds in the meeting")
     demo.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        configure_logging(args.log_level)
+    except ValueError as exc:
+        parser.error(str(exc))
     return asyncio.run(run_demo(args.duration))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from siakdesk import __version__
+from siakdesk.logsetup import configure_logging
 from siakdesk.server.app import app_factory
 from siakdesk.server.config import DEFAULT_MAX_PARTICIPANTS, RoomConfig, ServerConfig
 
@@ -127,9 +128,10 @@ async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        configure_logging(args.log_level)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         config = config_from_args(args)
     except ValueError as exc:

@@ -141,21 +141,20 @@ def test_tls_with_a_pinned_self_signed_certificate(tmp_path: Path) -> None:
     assert code == 0, err
 
 
-def test_server_refuses_bad_arguments() -> None:
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--passcode", "1234"], "must follow the --room"),
+        (["--room", "no spaces allowed"], "room name"),
+        (["--room", "siak", "--max-participants", "1"], "must be 2 to 64"),
+        (["--tls-cert", "cert.pem"], "go together"),
+    ],
+)
+def test_server_refuses_bad_arguments(args: list[str], reason: str) -> None:
     bad = subprocess.run(
-        [program("siakdesk-server"), "--passcode", "1234"],
-        capture_output=True,
-        text=True,
-        check=False,
+        [program("siakdesk-server"), *args], capture_output=True, text=True, check=False
     )
-    assert bad.returncode == 2 and "must follow the --room" in bad.stderr
-    bad = subprocess.run(
-        [program("siakdesk-server"), "--room", "no spaces allowed"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert bad.returncode == 2 and "room name" in bad.stderr
+    assert bad.returncode == 2 and reason in bad.stderr, bad.stderr
 
 
 def test_demo_runs_a_meeting_and_reports_what_you_received() -> None:
