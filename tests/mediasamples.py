@@ -23,3 +23,22 @@ def vp8_frames(count: int, width: int = 320, height: int = 180) -> list[bytes]:
         frame.pts = i
         frames.extend(bytes(p) for p in codec.encode(frame))
     return frames
+
+
+def dominant_frequency(samples: np.ndarray, rate: int) -> float:
+    """The strongest frequency in ``samples`` (mono), in Hz."""
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * np.hanning(samples.size)))
+    return float(np.fft.rfftfreq(samples.size, 1 / rate)[int(np.argmax(spectrum))])
+
+
+def write_tone_wav(path: str, frequency: float, rate: int = 16000, seconds: float = 2.0) -> None:
+    """A mono 16-bit WAV file holding a sine tone."""
+    import wave
+
+    t = np.arange(int(rate * seconds)) / rate
+    data = (np.sin(2 * np.pi * frequency * t) * 12000).astype(np.int16)
+    with wave.open(path, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(data.tobytes())

@@ -65,7 +65,12 @@ class MeetingServer:
                     "name": p.name,
                     "office": p.office,
                     "published": {
-                        kind: {"frames": pub.frames, "bytes": pub.bytes}
+                        kind: {
+                            "frames": pub.frames,
+                            "bytes": pub.bytes,
+                            "keyframes": pub.keyframes,
+                            "keyframe_requests": pub.keyframe_requests,
+                        }
                         for kind, pub in p.publications.items()
                     },
                     "forwarded": {

@@ -69,6 +69,8 @@ class Publication:
         self._pending: set[asyncio.Task[None]] = set()
         self.frames = 0
         self.bytes = 0
+        self.keyframes = 0
+        self.keyframe_requests = 0
         self.width = 0
         self.height = 0
         tap_receiver(receiver, self._on_frame)
@@ -78,6 +80,7 @@ class Publication:
         self.bytes += len(frame.data)
         keyframe = self.kind == "video" and is_vp8_keyframe(frame.data)
         if keyframe:
+            self.keyframes += 1
             self.width, self.height = vp8_keyframe_size(frame.data)
         for slot in tuple(self._slots):
             slot.push(self, frame, keyframe)
@@ -100,6 +103,7 @@ class Publication:
         if not sources:
             return  # nothing received yet; the first frame of a stream is a keyframe
         self._last_keyframe_request = now
+        self.keyframe_requests += 1
         task = asyncio.ensure_future(self._receiver._send_rtcp_pli(sources[0].source))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

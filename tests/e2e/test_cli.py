@@ -12,13 +12,16 @@ import urllib.request
 import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from siakdesk.media.synthetic import identity_of
 from tests.e2e.conftest import ServerProcess, program, run_bot, wait_for_line
+from tests.mediasamples import dominant_frequency, write_tone_wav
 
 pytestmark = pytest.mark.e2e
 OFFICES = ["Minas", "Kandis", "Kerinci Kanan", "Sungai Apit"]
@@ -31,6 +34,9 @@ def test_four_bots_from_the_command_line(server_process: ServerProcess, tmp_path
         args = ["--passcode", "1234", "--stats", str(tmp_path / f"{name}.json")]
         if name == "Minas":
             args += ["--record-dir", str(record)]
+        if name == "Kandis":  # a voice from a file instead of its tone
+            write_tone_wav(str(tmp_path / "kandis.wav"), 1000.0)
+            args += ["--audio-file", str(tmp_path / "kandis.wav")]
         bots[name] = run_bot(server_process.url, name, *args, duration=10)
     with urllib.request.urlopen(f"{server_process.url}/stats", timeout=10) as response:
         assert json.load(response)["version"]
@@ -49,10 +55,17 @@ def test_four_bots_from_the_command_line(server_process: ServerProcess, tmp_path
             assert (figures["video_width"], figures["video_height"]) == (320, 180)
             assert figures["video_ident_ok"] is True, (name, remote, figures)
 
-    for remote in ("Kandis", "Kerinci Kanan", "Sungai Apit"):
+    # each recording holds that office's own sound: its tone, or Kandis's file
+    expected = {"Kandis": 1000.0} | {
+        n: identity_of(n).tone_hz for n in ("Kerinci Kanan", "Sungai Apit")
+    }
+    for remote, frequency in expected.items():
         with wave.open(str(record / f"{remote}.wav")) as wav:
-            assert (wav.getframerate(), wav.getnchannels()) == (48000, 1)
+            assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (48000, 1, 2)
             assert wav.getnframes() > 48000  # more than a second of their voice
+            samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+        heard = dominant_frequency(samples[-48000:], 48000)
+        assert abs(heard - frequency) < 5, (remote, heard, frequency)
 
     code, err = server_process.stop(signal.SIGINT)
     assert code == 0, err

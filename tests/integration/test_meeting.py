@@ -136,3 +136,33 @@ async def test_offices_joining_at_once_all_get_slots(
         )
         others = sorted(n for n in OFFICES if n != participant.name)
         assert assigned == sorted([("audio", n) for n in others] + [("video", n) for n in others])
+
+
+async def test_subscriber_keyframe_request_reaches_the_publisher(
+    server: RunningServer, make_bot: BotFactory
+) -> None:
+    minas, kandis = await make_bot("Minas"), await make_bot("Kandis")
+    await wait_until_received([minas, kandis], video_frames=10)
+    room = server.meeting.rooms["siak"]
+    publication = next(p for p in room.participants.values() if p.name == "Minas").publications[
+        "video"
+    ]
+    before_requests, before_keyframes = publication.keyframe_requests, publication.keyframes
+
+    # Kandis's decoder "lost" a picture: its receiver for Minas's slot sends a PLI to the server
+    pc = kandis.session._pc
+    assert pc is not None
+    owner = {
+        mid
+        for mid, pid in kandis.session._slot_owner.items()
+        if pid == minas.session.participant_id
+    }
+    receiver = next(
+        t.receiver for t in pc.getTransceivers() if t.mid in owner and t.kind == "video"
+    )
+    ssrc = receiver.getSynchronizationSources()[0].source
+    await receiver._send_rtcp_pli(ssrc)
+
+    async with asyncio.timeout(10):
+        await kandis.wait_until(lambda _: publication.keyframes > before_keyframes)
+    assert publication.keyframe_requests == before_requests + 1
