@@ -65,7 +65,8 @@ class Publication:
         self.publisher_id = publisher_id
         self._receiver = receiver
         self._slots: set[SlotTrack] = set()
-        self._last_keyframe_request = 0.0
+        self._last_keyframe_request = -KEYFRAME_REQUEST_INTERVAL
+        self._deferred: asyncio.TimerHandle | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self.frames = 0
         self.bytes = 0
@@ -93,22 +94,36 @@ class Publication:
         self._slots.discard(slot)
 
     def request_keyframe(self) -> None:
-        """Ask the publisher for a keyframe (a PLI), unless one was asked for just now."""
-        if self.kind != "video":
+        """Ask the publisher for a keyframe (a PLI).
+
+        Requests closer together than :data:`KEYFRAME_REQUEST_INTERVAL` are merged
+        into one sent at the end of the interval: a request is never dropped, or a
+        subscriber that asked just after another would wait for the next natural
+        keyframe, which may be minutes away.
+        """
+        if self.kind != "video" or self._deferred is not None:
             return
-        now = time.monotonic()
-        if now - self._last_keyframe_request < KEYFRAME_REQUEST_INTERVAL:
-            return
+        wait = self._last_keyframe_request + KEYFRAME_REQUEST_INTERVAL - time.monotonic()
+        if wait > 0:
+            self._deferred = asyncio.get_running_loop().call_later(wait, self._send_pli)
+        else:
+            self._send_pli()
+
+    def _send_pli(self) -> None:
+        self._deferred = None
         sources = self._receiver.getSynchronizationSources()
         if not sources:
             return  # nothing received yet; the first frame of a stream is a keyframe
-        self._last_keyframe_request = now
+        self._last_keyframe_request = time.monotonic()
         self.keyframe_requests += 1
         task = asyncio.ensure_future(self._receiver._send_rtcp_pli(sources[0].source))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
     async def close(self) -> None:
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
         for slot in tuple(self._slots):
             slot.assign(None)
         for task in tuple(self._pending):

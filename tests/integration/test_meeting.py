@@ -166,3 +166,20 @@ async def test_subscriber_keyframe_request_reaches_the_publisher(
     async with asyncio.timeout(10):
         await kandis.wait_until(lambda _: publication.keyframes > before_keyframes)
     assert publication.keyframe_requests == before_requests + 1
+
+
+async def test_back_to_back_joiners_all_get_video_quickly(
+    server: RunningServer, make_bot: BotFactory
+) -> None:
+    # offices joining within a few hundred ms of each other ask the same publishers for
+    # keyframes inside one throttle interval; none of those requests may be lost
+    bots = [await make_bot(name) for name in [*OFFICES, "Siak"]]
+    async with asyncio.timeout(10):
+        await wait_until_received(bots, video_frames=1)
+    for bot in bots:
+        for remote, figures in bot.received.items():
+            assert figures.first_video_s is not None and figures.first_video_s <= 3.0, (
+                bot.name,
+                remote,
+                figures.first_video_s,
+            )
