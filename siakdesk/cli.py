@@ -18,6 +18,7 @@ from aiohttp import web
 
 from siakdesk import __version__
 from siakdesk.bot import Bot, BotConfig
+from siakdesk.core import config
 from siakdesk.core.events import ParticipantJoined, ParticipantLeft, SessionEvent
 from siakdesk.core.meetingsession import JoinError, SessionConfig
 from siakdesk.core.signaling import ServerEndpoint
@@ -93,18 +94,50 @@ async def run_demo(duration: float) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="siakdesk", description="SiakDesk conferencing")
+    parser = argparse.ArgumentParser(
+        prog="siakdesk",
+        description="SiakDesk conferencing. Options come from the configuration files "
+        "(see --print-config) and may be overridden here.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="show every option's effective value and where it came from, then exit",
+    )
+    parser.add_argument(
+        "--config-template",
+        action="store_true",
+        help="print a configuration file with every option at its default, then exit",
+    )
+    config.add_arguments(parser)
+    commands = parser.add_subparsers(dest="command")
     demo = commands.add_parser("demo", help="a meeting with three simulated offices")
     demo.add_argument("--duration", type=float, default=10.0, help="seconds in the meeting")
-    demo.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
+
+    if args.config_template:
+        print(config.default_toml())
+        return 0
     try:
-        configure_logging(args.log_level)
-    except ValueError as exc:
-        parser.error(str(exc))
-    return asyncio.run(run_demo(args.duration))
+        settings = config.load(config.command_line_values(args))
+    except config.ConfigError as exc:
+        print(f"siakdesk: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(config.format_settings(settings, config.locations()))
+        return 0
+    configure_logging(settings["log_level"])
+    if args.command == "demo":
+        return asyncio.run(run_demo(args.duration))
+    # The desktop window (the desktop-app issue) starts here; until it exists, say so.
+    parser.print_usage(sys.stderr)
+    print(
+        "siakdesk: the desktop window is not part of this version yet; "
+        "try 'siakdesk demo' or 'siakdesk --print-config'",
+        file=sys.stderr,
+    )
+    return 2
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ lets the server choose per subscriber what to forward without a new offer.
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar, Literal
 
 import msgspec
@@ -36,6 +37,9 @@ MAX_MESSAGE_BYTES = 256 * 1024
 
 #: Longest name or office a participant may use, in characters.
 MAX_NAME_CHARS = 64
+
+#: What a room name looks like (it appears in URLs, logs and file names).
+ROOM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 ErrorCode = Literal[
     "bad_json",
@@ -110,6 +114,8 @@ class Join(Message, frozen=True, tag="join"):
             raise ValueError("name is empty")
         if not self.room.strip():
             raise ValueError("room is empty")
+        if not re.match(ROOM_NAME_PATTERN, self.room):
+            raise ValueError(f"room name {self.room!r} is not valid")
 
 
 class Offer(Message, frozen=True, tag="offer"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from siakdesk.core.protocol import MAX_NAME_CHARS
+from siakdesk.core.protocol import MAX_NAME_CHARS, ROOM_NAME_PATTERN
 
-_ROOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ROOM_NAME = re.compile(ROOM_NAME_PATTERN)
 
 #: Every participant sees every other in a regency meeting: 14 camat, the regent, guests.
 DEFAULT_MAX_PARTICIPANTS = 20
