@@ -183,10 +183,15 @@ class Bot:
             await self._progress.wait()
 
     def stats(self) -> dict[str, Any]:
+        received = {name: s.as_json() for name, s in sorted(self.received.items())}
+        for info in self.session.roster.values():
+            if info.name in received:
+                received[info.name]["audio_muted"] = info.audio_muted
+                received[info.name]["video_muted"] = info.video_muted
         return {
             "name": self.name,
             "participant_id": self.session.participant_id,
-            "received": {name: s.as_json() for name, s in sorted(self.received.items())},
+            "received": received,
             "reconnects": self.session.reconnects,
         }
 

@@ -47,6 +47,13 @@ class ParticipantJoined:
 
 
 @dataclasses.dataclass(frozen=True)
+class ParticipantUpdated:
+    """A participant muted, unmuted, or turned the camera off or on."""
+
+    participant: ParticipantInfo
+
+
+@dataclasses.dataclass(frozen=True)
 class ParticipantLeft:
     participant: ParticipantInfo
     reason: str
@@ -73,5 +80,11 @@ class ServerError:
 
 
 SessionEvent = (
-    StateChanged | ParticipantJoined | ParticipantLeft | TrackAdded | TrackRemoved | ServerError
+    StateChanged
+    | ParticipantJoined
+    | ParticipantUpdated
+    | ParticipantLeft
+    | TrackAdded
+    | TrackRemoved
+    | ServerError
 )

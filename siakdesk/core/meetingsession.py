@@ -33,6 +33,7 @@ from siakdesk.core.events import (
     TRANSITIONS,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantUpdated,
     ServerError,
     SessionEvent,
     SessionState,
@@ -46,6 +47,7 @@ from siakdesk.core.protocol import (
     Join,
     Joined,
     Leave,
+    MediaState,
     Offer,
     ParticipantInfo,
     SlotAssignment,
@@ -57,9 +59,13 @@ from siakdesk.core.protocol import (
 from siakdesk.core.protocol import (
     ParticipantLeft as ParticipantLeftMessage,
 )
+from siakdesk.core.protocol import (
+    ParticipantUpdated as ParticipantUpdatedMessage,
+)
 from siakdesk.core.remotetrack import RemoteTrack
 from siakdesk.core.signaling import ServerEndpoint, SignalingClient, SignalingError
 from siakdesk.media.encodedtap import tap_receiver
+from siakdesk.media.gatedtrack import GatedTrack
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +114,12 @@ class MeetingSession:
         video: MediaStreamTrack | None = None,
     ) -> None:
         self.config = config
-        self._local = {"audio": audio, "video": video}
+        #: what is sent: the given tracks behind a mute gate each
+        self.local: dict[str, GatedTrack] = {
+            kind: GatedTrack(track)
+            for kind, track in (("audio", audio), ("video", video))
+            if track is not None
+        }
         self.state = SessionState.IDLE
         self.participant_id: str | None = None
         self.roster: dict[str, ParticipantInfo] = {}
@@ -171,6 +182,27 @@ class MeetingSession:
             await self._fail(timeout)
             raise timeout from None
 
+    def is_muted(self, kind: str) -> bool:
+        """True when ``kind`` is muted, or there is no such device to send."""
+        gate = self.local.get(kind)
+        return gate is None or gate.muted
+
+    async def set_muted(self, kind: str, muted: bool) -> None:
+        """Mute or unmute the microphone (``audio``) or the camera (``video``); tell the others."""
+        gate = self.local.get(kind)
+        if gate is None or gate.muted == muted:
+            return
+        gate.set_muted(muted)
+        logger.info("%s: %s %s", self.config.name, kind, "muted" if muted else "unmuted")
+        await self._send_media_state()
+
+    async def _send_media_state(self) -> None:
+        if self._signaling is None or self.state not in (SessionState.JOINING, SessionState.JOINED):
+            return
+        state = MediaState(audio_muted=self.is_muted("audio"), video_muted=self.is_muted("video"))
+        with contextlib.suppress(SignalingError):
+            await self._signaling.send(state)
+
     async def leave(self) -> None:
         """Leave the meeting politely and release everything."""
         if self._signaling is not None and self.state is SessionState.JOINED:
@@ -225,6 +257,7 @@ class MeetingSession:
         for info in reply.roster:
             self._add_participant(info)
         self._set_state(SessionState.JOINING, f"admitted as {reply.participant_id}")
+        await self._send_media_state()
 
         addresses = config.ice_addresses
         if addresses is None and self._signaling.local_address:
@@ -238,7 +271,7 @@ class MeetingSession:
         pc.on("connectionstatechange", self._on_connection_state)
         receivers: list[RTCRtpTransceiver] = []
         for kind in ("audio", "video"):
-            track = self._local[kind]
+            track = self.local.get(kind)
             if track is not None:
                 publisher = pc.addTransceiver(track, direction="sendonly")
                 publisher.setCodecPreferences(_codec_preferences(kind))  # type: ignore[arg-type]
@@ -305,6 +338,10 @@ class MeetingSession:
                 self._apply_slot_map(message.assignments)
             elif isinstance(message, ParticipantJoinedMessage):
                 self._add_participant(message.participant)
+            elif isinstance(message, ParticipantUpdatedMessage):
+                if message.participant.id in self.roster:
+                    self.roster[message.participant.id] = message.participant
+                    self._emit(ParticipantUpdated(message.participant))
             elif isinstance(message, ParticipantLeftMessage):
                 self._remove_participant(message.participant_id, message.reason)
             elif isinstance(message, Error):

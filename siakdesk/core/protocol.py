@@ -79,6 +79,8 @@ class ParticipantInfo(msgspec.Struct, frozen=True):
     id: str
     name: str
     office: str = ""
+    audio_muted: bool = False
+    video_muted: bool = False
 
 
 class SlotCounts(msgspec.Struct, frozen=True):
@@ -136,6 +138,14 @@ class IceCandidate(Message, frozen=True, tag="ice"):
     candidate: str
 
 
+class MediaState(Message, frozen=True, tag="media_state"):
+    """The sender muted or unmuted its microphone or turned its camera off or on."""
+
+    TYPE = "media_state"
+    audio_muted: bool
+    video_muted: bool
+
+
 class Leave(Message, frozen=True, tag="leave"):
     TYPE = "leave"
 
@@ -158,6 +168,13 @@ class Joined(Message, frozen=True, tag="joined"):
 
 class ParticipantJoined(Message, frozen=True, tag="participant_joined"):
     TYPE = "participant_joined"
+    participant: ParticipantInfo
+
+
+class ParticipantUpdated(Message, frozen=True, tag="participant_updated"):
+    """A participant's state changed (muted, camera off...); the whole record, not a delta."""
+
+    TYPE = "participant_updated"
     participant: ParticipantInfo
 
 
@@ -194,10 +211,11 @@ class Error(Message, frozen=True, tag="error"):
     fatal: bool = False
 
 
-CLIENT_MESSAGES: tuple[type[Message], ...] = (Join, Offer, IceCandidate, Leave, Ping)
+CLIENT_MESSAGES: tuple[type[Message], ...] = (Join, Offer, IceCandidate, MediaState, Leave, Ping)
 SERVER_MESSAGES: tuple[type[Message], ...] = (
     Joined,
     ParticipantJoined,
+    ParticipantUpdated,
     ParticipantLeft,
     Answer,
     SlotMap,

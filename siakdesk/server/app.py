@@ -23,6 +23,7 @@ from siakdesk.core.protocol import (
     Join,
     Joined,
     Leave,
+    MediaState,
     Offer,
     Ping,
     Pong,
@@ -176,6 +177,10 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                     room.rebalance()
                 elif isinstance(message, IceCandidate):
                     await participant.add_ice_candidate(message.mid, message.candidate)
+                elif isinstance(message, MediaState):
+                    participant.audio_muted = message.audio_muted
+                    participant.video_muted = message.video_muted
+                    room.update(participant)
                 elif isinstance(message, Leave):
                     reason = "left"
                     break

@@ -87,6 +87,8 @@ class Participant:
         self.id = participant_id
         self.name = name
         self.office = office
+        self.audio_muted = False
+        self.video_muted = False
         self._ws = ws
         self._stun_urls = stun_urls
         self.pc: RTCPeerConnection | None = None
@@ -103,7 +105,13 @@ class Participant:
 
     @property
     def info(self) -> ParticipantInfo:
-        return ParticipantInfo(id=self.id, name=self.name, office=self.office)
+        return ParticipantInfo(
+            id=self.id,
+            name=self.name,
+            office=self.office,
+            audio_muted=self.audio_muted,
+            video_muted=self.video_muted,
+        )
 
     def post(self, message: protocol.Message) -> None:
         """Queue ``message`` for this participant's socket; never blocks the caller."""

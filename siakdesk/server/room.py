@@ -15,6 +15,7 @@ from siakdesk.core.protocol import (
     Join,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantUpdated,
     ProtocolError,
     SlotAssignment,
     SlotCounts,
@@ -67,6 +68,12 @@ class Room:
             self.name,
             len(self.participants),
         )
+
+    def update(self, participant: Participant) -> None:
+        """Tell everyone else that ``participant``'s state changed."""
+        for other in self.participants.values():
+            if other is not participant:
+                other.post(ParticipantUpdated(participant=participant.info))
 
     async def remove(self, participant: Participant, reason: str) -> None:
         if self.participants.pop(participant.id, None) is None:

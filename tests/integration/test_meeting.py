@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from siakdesk.bot import Bot
-from siakdesk.core.events import ParticipantLeft, SessionEvent, TrackRemoved
+from siakdesk.core.events import ParticipantLeft, ParticipantUpdated, SessionEvent, TrackRemoved
 from siakdesk.server.forwarding import SlotTrack
 from tests.conftest import BotFactory, RunningServer
 
@@ -183,3 +183,37 @@ async def test_back_to_back_joiners_all_get_video_quickly(
                 remote,
                 figures.first_video_s,
             )
+
+
+async def test_mute_and_camera_off_reach_the_others(
+    server: RunningServer, make_bot: BotFactory
+) -> None:
+    minas, kandis = await make_bot("Minas"), await make_bot("Kandis")
+    await wait_until_received([minas, kandis], video_frames=3)
+    updates: list[ParticipantUpdated] = []
+    changed = asyncio.Event()
+
+    def on_event(event: SessionEvent) -> None:
+        if isinstance(event, ParticipantUpdated):
+            updates.append(event)
+            changed.set()
+
+    kandis.session.add_listener(on_event)
+    await minas.session.set_muted("audio", True)
+    await asyncio.wait_for(changed.wait(), 10)
+    info = kandis.session.roster[minas.session.participant_id or ""]
+    assert (info.audio_muted, info.video_muted) == (True, False)
+
+    # no audio packets while muted: the count stops growing while pictures keep coming
+    frozen = kandis.received["Minas"].audio_frames
+    await kandis.wait_until(lambda b: b.received["Minas"].video_frames > 40)
+    assert kandis.received["Minas"].audio_frames <= frozen + 3  # frames already on the way
+
+    changed.clear()
+    await minas.session.set_muted("video", True)
+    await minas.session.set_muted("audio", False)
+    await asyncio.wait_for(changed.wait(), 10)
+    await kandis.wait_until(lambda b: b.received["Minas"].audio_frames > frozen + 20)
+    info = kandis.session.roster[minas.session.participant_id or ""]
+    assert (info.audio_muted, info.video_muted) == (False, True)
+    assert minas.session.is_muted("video") and not minas.session.is_muted("audio")
