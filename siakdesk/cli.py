@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -113,7 +114,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     config.add_arguments(parser)
     commands = parser.add_subparsers(dest="command")
     demo = commands.add_parser("demo", help="a meeting with three simulated offices")
-    demo.add_argument("--duration", type=float, default=10.0, help="seconds in the meeting")
+    demo.add_argument(
+        "--duration",
+        type=float,
+        help="seconds in the meeting (default: until the window is closed; 10 headless)",
+    )
+    demo.add_argument(
+        "--screenshot", type=Path, help="save a picture of the window here at the end"
+    )
+    demo.add_argument(
+        "--headless",
+        action="store_true",
+        help="no window: print what the fourth participant received",
+    )
     args = parser.parse_args(argv)
 
     if args.config_template:
@@ -128,16 +141,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(config.format_settings(settings, config.locations()))
         return 0
     configure_logging(settings["log_level"])
+    if args.command == "demo" and args.headless:
+        return asyncio.run(run_demo(args.duration or 10.0))
     if args.command == "demo":
-        return asyncio.run(run_demo(args.duration))
-    # The desktop window (the desktop-app issue) starts here; until it exists, say so.
-    parser.print_usage(sys.stderr)
-    print(
-        "siakdesk: the desktop window is not part of this version yet; "
-        "try 'siakdesk demo' or 'siakdesk --print-config'",
-        file=sys.stderr,
-    )
-    return 2
+        from siakdesk.ui.demo import run_window_demo
+
+        return run_window_demo(settings, args.duration, args.screenshot)
+    from siakdesk.ui.application import run_app
+
+    return run_app(settings)
 
 
 if __name__ == "__main__":

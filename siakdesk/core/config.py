@@ -400,3 +400,30 @@ def default_toml() -> str:
         lines.append(f"# {option.name} = {rendered}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    # a JSON string is a valid TOML basic string
+    import json
+
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def save_user_values(values: Mapping[str, Any], path: Path | None = None) -> Path:
+    """Remember ``values`` in the user's file (what the join screen typed), keeping the rest."""
+    path = path or user_config_path()
+    current = read_toml(path)
+    merged = dict(current.values) if current else {}
+    for name, value in values.items():
+        option = OPTIONS[name]
+        merged[name] = option.parse(value, from_text=False)
+    resolve([Layer(str(path), merged)])  # never write what could not be read back
+    lines = ["# Written by SiakDesk's join screen; edit freely."]
+    lines += [f"{name} = {_toml_value(value)}" for name, value in merged.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -172,7 +172,7 @@ def test_server_refuses_bad_arguments(args: list[str], reason: str) -> None:
 
 def test_demo_runs_a_meeting_and_reports_what_you_received() -> None:
     result = subprocess.run(
-        [program("siakdesk"), "demo", "--duration", "4"],
+        [program("siakdesk"), "demo", "--headless", "--duration", "4"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -183,3 +183,24 @@ def test_registry_values_read_back_on_windows() -> None:
         assert settings.source("server_url") == f"registry HKCU\\{key}"
     finally:
         winreg.DeleteKey(winreg.HKEY_CURRENT_USER, key)
+
+
+def test_join_screen_values_are_remembered(tmp_path: Path) -> None:
+    path = tmp_path / "user" / "siakdesk.toml"
+    path.parent.mkdir()
+    path.write_text('language = "en"\n')
+    config.save_user_values(
+        {
+            "server_url": "https://rapat.siakkab.go.id",
+            "office": 'Kecamatan "Kandis"',
+            "room_mode": True,
+        },
+        path,
+    )
+    layer = config.read_toml(path)
+    assert layer is not None
+    settings = resolve([layer])
+    assert settings["office"] == 'Kecamatan "Kandis"'
+    assert settings["language"] == "en" and settings["room_mode"] is True
+    with pytest.raises(ValueError):
+        config.save_user_values({"room": "no spaces"}, path)

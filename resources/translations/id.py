@@ -1,0 +1,45 @@
+"""Indonesian for every English source string of the UI (scripts/dev translations applies it).
+
+Kept as data beside the .ts file so a reviewer can read the pairs at a glance; the .ts file
+stays the source Qt Linguist edits, and this table fills in what it lacks.
+"""
+
+INDONESIAN = {
+    "Siak Regency online meeting": "Rapat daring Kabupaten Siak",
+    "&Server address": "Alamat &server",
+    "&Room": "&Ruang",
+    "&Passcode": "&Kode sandi",
+    "Your &name": "&Nama Anda",
+    "&Office": "&Kantor",
+    "e.g. Kandis District": "mis. Kecamatan Kandis",
+    "Join the meeting": "Gabung ke rapat",
+    "Type your name or your office.": "Ketik nama atau kantor Anda.",
+    "The server address must look like https://host:port.": "Alamat server harus seperti https://host:port.",
+    "SiakDesk · Siak Regency meeting": "SiakDesk · Rapat Kabupaten Siak",
+    "Wrong passcode for this room.": "Kode sandi ruang ini salah.",
+    "There is no such room on this server.": "Ruang itu tidak ada di server ini.",
+    "The room is full.": "Ruang rapat sudah penuh.",
+    "Cannot reach the server. Check the address and the network.": "Server tidak dapat dihubungi. Periksa alamat dan jaringan.",
+    "The server's certificate is not trusted.": "Sertifikat server tidak dipercaya.",
+    "The server did not answer in time.": "Server tidak menjawab tepat waktu.",
+    "Could not join: {reason}": "Tidak dapat bergabung: {reason}",
+    "Unmute": "Nyalakan mikrofon",
+    "Mute": "Matikan mikrofon",
+    "Microphone on or off (Ctrl+D)": "Mikrofon hidup atau mati (Ctrl+D)",
+    "Start camera": "Nyalakan kamera",
+    "Stop camera": "Matikan kamera",
+    "Camera on or off (Ctrl+E)": "Kamera hidup atau mati (Ctrl+E)",
+    "Grid view": "Tampilan kisi",
+    "Speaker view": "Tampilan pembicara",
+    "Enlarge whoever is speaking (Ctrl+T)": "Perbesar yang sedang berbicara (Ctrl+T)",
+    "Leave": "Keluar",
+    "Leave the meeting (Ctrl+Shift+Q)": "Keluar dari rapat (Ctrl+Shift+Q)",
+    "Not connected": "Tidak tersambung",
+    "Connecting to the server...": "Menyambung ke server...",
+    "Joining the meeting...": "Bergabung ke rapat...",
+    "In the meeting · {count} participants": "Dalam rapat · {count} peserta",
+    "You left the meeting": "Anda telah keluar dari rapat",
+    "Connection lost: {detail}": "Sambungan terputus: {detail}",
+    "{name} (you)": "{name} (Anda)",
+    "{label} · mic off": "{label} · mik mati",
+}

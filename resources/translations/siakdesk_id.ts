@@ -1,0 +1,164 @@
+<?xml version='1.0' encoding='utf-8'?>
+<TS version="2.1" language="id_ID">
+<context>
+    <name>JoinScreen</name>
+    <message>
+        <source>Siak Regency online meeting</source>
+        <translation>Rapat daring Kabupaten Siak</translation>
+    </message>
+    <message>
+        <source>&amp;Server address</source>
+        <translation>Alamat &amp;server</translation>
+    </message>
+    <message>
+        <source>&amp;Room</source>
+        <translation>&amp;Ruang</translation>
+    </message>
+    <message>
+        <source>&amp;Passcode</source>
+        <translation>&amp;Kode sandi</translation>
+    </message>
+    <message>
+        <source>Your &amp;name</source>
+        <translation>&amp;Nama Anda</translation>
+    </message>
+    <message>
+        <source>&amp;Office</source>
+        <translation>&amp;Kantor</translation>
+    </message>
+    <message>
+        <source>e.g. Kandis District</source>
+        <translation>mis. Kecamatan Kandis</translation>
+    </message>
+    <message>
+        <source>Join the meeting</source>
+        <translation>Gabung ke rapat</translation>
+    </message>
+    <message>
+        <source>Type your name or your office.</source>
+        <translation>Ketik nama atau kantor Anda.</translation>
+    </message>
+    <message>
+        <source>The server address must look like https://host:port.</source>
+        <translation>Alamat server harus seperti https://host:port.</translation>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
+    <message>
+        <source>SiakDesk · Siak Regency meeting</source>
+        <extracomment>Type size and tile labels in room mode, readable from across a meeting room.</extracomment>
+        <translation>SiakDesk · Rapat Kabupaten Siak</translation>
+    </message>
+    <message>
+        <source>Wrong passcode for this room.</source>
+        <translation>Kode sandi ruang ini salah.</translation>
+    </message>
+    <message>
+        <source>There is no such room on this server.</source>
+        <translation>Ruang itu tidak ada di server ini.</translation>
+    </message>
+    <message>
+        <source>The room is full.</source>
+        <translation>Ruang rapat sudah penuh.</translation>
+    </message>
+    <message>
+        <source>Cannot reach the server. Check the address and the network.</source>
+        <translation>Server tidak dapat dihubungi. Periksa alamat dan jaringan.</translation>
+    </message>
+    <message>
+        <source>The server's certificate is not trusted.</source>
+        <translation>Sertifikat server tidak dipercaya.</translation>
+    </message>
+    <message>
+        <source>The server did not answer in time.</source>
+        <translation>Server tidak menjawab tepat waktu.</translation>
+    </message>
+    <message>
+        <source>Could not join: {reason}</source>
+        <translation>Tidak dapat bergabung: {reason}</translation>
+    </message>
+</context>
+<context>
+    <name>MeetingView</name>
+    <message>
+        <source>Unmute</source>
+        <translation>Nyalakan mikrofon</translation>
+    </message>
+    <message>
+        <source>Mute</source>
+        <translation>Matikan mikrofon</translation>
+    </message>
+    <message>
+        <source>Microphone on or off (Ctrl+D)</source>
+        <translation>Mikrofon hidup atau mati (Ctrl+D)</translation>
+    </message>
+    <message>
+        <source>Start camera</source>
+        <translation>Nyalakan kamera</translation>
+    </message>
+    <message>
+        <source>Stop camera</source>
+        <translation>Matikan kamera</translation>
+    </message>
+    <message>
+        <source>Camera on or off (Ctrl+E)</source>
+        <translation>Kamera hidup atau mati (Ctrl+E)</translation>
+    </message>
+    <message>
+        <source>Grid view</source>
+        <translation>Tampilan kisi</translation>
+    </message>
+    <message>
+        <source>Speaker view</source>
+        <translation>Tampilan pembicara</translation>
+    </message>
+    <message>
+        <source>Enlarge whoever is speaking (Ctrl+T)</source>
+        <translation>Perbesar yang sedang berbicara (Ctrl+T)</translation>
+    </message>
+    <message>
+        <source>Leave</source>
+        <translation>Keluar</translation>
+    </message>
+    <message>
+        <source>Leave the meeting (Ctrl+Shift+Q)</source>
+        <translation>Keluar dari rapat (Ctrl+Shift+Q)</translation>
+    </message>
+    <message>
+        <source>Not connected</source>
+        <translation>Tidak tersambung</translation>
+    </message>
+    <message>
+        <source>Connecting to the server...</source>
+        <translation>Menyambung ke server...</translation>
+    </message>
+    <message>
+        <source>Joining the meeting...</source>
+        <translation>Bergabung ke rapat...</translation>
+    </message>
+    <message>
+        <source>In the meeting · {count} participants</source>
+        <translation>Dalam rapat · {count} peserta</translation>
+    </message>
+    <message>
+        <source>You left the meeting</source>
+        <translation>Anda telah keluar dari rapat</translation>
+    </message>
+    <message>
+        <source>Connection lost: {detail}</source>
+        <translation>Sambungan terputus: {detail}</translation>
+    </message>
+</context>
+<context>
+    <name>ParticipantTile</name>
+    <message>
+        <source>{name} (you)</source>
+        <translation>{name} (Anda)</translation>
+    </message>
+    <message>
+        <source>{label} · mic off</source>
+        <translation>{label} · mik mati</translation>
+    </message>
+</context>
+</TS>

@@ -1,0 +1,137 @@
+"""Mixes every remote participant's audio for one output, and measures who speaks.
+
+Each remote audio track feeds its own small jitter buffer (mono int16 at 48 kHz).
+The output device pulls blocks; the mixer sums the buffers. A buffer holds at
+most :data:`MAX_BUFFER_MS` of audio: beyond that the oldest samples go, so delay
+never creeps over a 45-minute meeting. Playback of a source starts once it has
+:data:`TARGET_BUFFER_MS` buffered; an empty buffer plays silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+
+import av
+import numpy as np
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+from siakdesk.media.devices import AudioSink
+from siakdesk.media.synthetic import AUDIO_RATE
+
+TARGET_BUFFER_MS = 60
+MAX_BUFFER_MS = 200
+#: RMS level (0..1) above which a participant counts as speaking
+SPEAKING_LEVEL = 0.02
+
+
+class _Source:
+    def __init__(self) -> None:
+        self.buffer = np.zeros(0, dtype=np.int16)
+        self.playing = False
+        self.level = 0.0
+
+
+class AudioMixer:
+    """Owns one reading task per remote audio track; ``close()`` ends them all."""
+
+    def __init__(self, sink: AudioSink | None) -> None:
+        self._sink = sink
+        self._sources: dict[str, _Source] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._lock = threading.Lock()
+        self._resampler_by_key: dict[str, av.AudioResampler] = {}
+        self.dropped_samples = 0
+        if sink is not None:
+            sink.start(self.pull)
+
+    def add(self, key: str, track: MediaStreamTrack) -> None:
+        """Play ``track`` (one participant's audio) from now on."""
+        self.remove(key)
+        with self._lock:
+            self._sources[key] = _Source()
+        self._resampler_by_key[key] = av.AudioResampler(
+            format="s16", layout="mono", rate=AUDIO_RATE
+        )
+        self._tasks[key] = asyncio.ensure_future(self._read(key, track))
+
+    def remove(self, key: str) -> None:
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+        with self._lock:
+            self._sources.pop(key, None)
+        self._resampler_by_key.pop(key, None)
+
+    def levels(self) -> dict[str, float]:
+        with self._lock:
+            return {key: source.level for key, source in self._sources.items()}
+
+    def loudest(self) -> str | None:
+        """Who speaks now, if anybody does."""
+        levels = self.levels()
+        if not levels:
+            return None
+        key, level = max(levels.items(), key=lambda item: item[1])
+        return key if level >= SPEAKING_LEVEL else None
+
+    def buffered_ms(self, key: str) -> float:
+        with self._lock:
+            source = self._sources.get(key)
+            return 0.0 if source is None else 1000 * source.buffer.size / AUDIO_RATE
+
+    async def _read(self, key: str, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                if not isinstance(frame, av.AudioFrame):
+                    continue
+                resampler = self._resampler_by_key.get(key)
+                if resampler is None:
+                    return
+                for out in resampler.resample(frame):
+                    self._push(key, out.to_ndarray().reshape(-1).astype(np.int16))
+
+    def _push(self, key: str, samples: np.ndarray) -> None:
+        limit = AUDIO_RATE * MAX_BUFFER_MS // 1000
+        with self._lock:
+            source = self._sources.get(key)
+            if source is None:
+                return
+            source.buffer = np.concatenate([source.buffer, samples])
+            if source.buffer.size > limit:
+                excess = source.buffer.size - limit
+                source.buffer = source.buffer[excess:]
+                self.dropped_samples += excess
+            rms = float(np.sqrt(np.mean(samples.astype(np.float32) ** 2)) / 32768)
+            source.level = 0.7 * source.level + 0.3 * rms
+
+    def pull(self, count: int) -> np.ndarray:
+        """``count`` mixed samples for the output device (called on its thread)."""
+        mixed = np.zeros(count, dtype=np.int32)
+        target = AUDIO_RATE * TARGET_BUFFER_MS // 1000
+        with self._lock:
+            for source in self._sources.values():
+                if not source.playing:
+                    if source.buffer.size < target:
+                        continue
+                    source.playing = True
+                take = source.buffer[:count]
+                source.buffer = source.buffer[count:]
+                mixed[: take.size] += take
+                if take.size < count:
+                    source.playing = False  # ran dry: wait for the target again
+                    source.level *= 0.5
+        return np.clip(mixed, -32768, 32767).astype(np.int16)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._sink is not None:
+            self._sink.stop()
+            self._sink = None

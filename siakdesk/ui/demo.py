@@ -1,0 +1,123 @@
+"""``siakdesk demo`` with the window: an embedded server, three simulated offices, and you.
+
+On a machine without a display it runs offscreen for a few seconds, saves a
+screenshot of the window and says where.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from siakdesk.bot import Bot, BotConfig
+from siakdesk.core import config
+from siakdesk.core.meetingsession import SessionConfig
+from siakdesk.core.signaling import ServerEndpoint
+from siakdesk.server.app import app_factory
+from siakdesk.server.config import RoomConfig, ServerConfig
+
+DEMO_OFFICES = [
+    ("Camat Minas", "Kecamatan Minas"),
+    ("Camat Kandis", "Kecamatan Kandis"),
+    ("Camat Sungai Apit", "Kecamatan Sungai Apit"),
+]
+YOU = ("Bupati Siak", "Kantor Bupati Siak")
+
+
+def has_display() -> bool:
+    if sys.platform != "linux":
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def run_window_demo(
+    settings: config.Settings, duration: float | None, screenshot: Path | None
+) -> int:
+    offscreen = not has_display()
+    if offscreen:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        duration = duration or 6.0
+        screenshot = screenshot or Path("siakdesk-demo.png").resolve()
+
+    # imported here: QT_QPA_PLATFORM must be set before Qt starts
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from siakdesk.media.devices import DeviceProvider
+    from siakdesk.ui.i18n import install_translator
+    from siakdesk.ui.mainwindow import MainWindow
+    from siakdesk.ui.qtlog import route_qt_messages
+
+    route_qt_messages()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    install_translator(app, settings["language"])
+    app.setQuitOnLastWindowClosed(False)  # the demo ends when its meeting is cleaned up
+    status = 0
+
+    async def main() -> None:
+        nonlocal status
+        runner = web.AppRunner(
+            app_factory(ServerConfig(port=0, rooms=(RoomConfig("siak", passcode="1234"),))),
+            access_log=None,
+        )
+        await runner.setup()
+        bots: list[Bot] = []
+        window: MainWindow | None = None
+        try:
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            host, port = runner.addresses[0][:2]
+            url = f"http://{host}:{port}"
+            print(f"SiakDesk demo: meeting server on {url}, room 'siak', passcode 1234")
+            for name, office in DEMO_OFFICES:
+                bot = Bot(
+                    BotConfig(
+                        SessionConfig(ServerEndpoint(url), "siak", name, office, passcode="1234")
+                    )
+                )
+                await bot.start()
+                bots.append(bot)
+            demo_settings = config.resolve(
+                [
+                    config.Layer("settings", dict(settings.values)),
+                    config.Layer(
+                        "demo",
+                        {
+                            "server_url": url,
+                            "room": "siak",
+                            "passcode": "1234",
+                            "display_name": YOU[0],
+                            "office": YOU[1],
+                        },
+                    ),
+                ]
+            )
+            window = MainWindow(demo_settings, DeviceProvider(), remember=False)
+            closed = asyncio.Event()
+            window.closed.connect(closed.set)
+            window.show()
+            if not await window.join(window.request_from_settings()):
+                print(f"siakdesk demo: {window.join_screen.error.text()}", file=sys.stderr)
+                status = 1
+                return
+            if duration is None:
+                await closed.wait()
+                return
+            await asyncio.sleep(duration)
+            if screenshot is not None:
+                window.grab().save(str(screenshot))
+                print(f"screenshot of the meeting window: {screenshot}")
+        finally:
+            if window is not None:
+                await window.leave()
+                window.hide()
+            for bot in bots:
+                await bot.close()
+            await runner.cleanup()
+
+    qasync.run(main())
+    return status

@@ -1,0 +1,247 @@
+"""The meeting: a grid of participant tiles, a control bar and a status line.
+
+Grid view shows everyone in equal tiles (columns = ceil(sqrt(n))); speaker view
+gives the active speaker (or, when nobody speaks, the first remote participant)
+most of the space and puts the others in a strip below it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from siakdesk.core.events import SessionState
+from siakdesk.core.protocol import ParticipantInfo
+from siakdesk.core.remotetrack import RemoteTrack
+from siakdesk.ui.participanttile import ParticipantTile
+
+
+class MeetingView(QWidget):
+    muteToggled = Signal(bool)  # True: mute the microphone
+    cameraToggled = Signal(bool)  # True: turn the camera off
+    leaveRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tiles: dict[str, ParticipantTile] = {}
+        self.self_tile: ParticipantTile | None = None
+        self.speaker_view = False
+        self.active_speaker: str | None = None
+        self.scale = 1.0
+
+        self.status = QLabel(self)
+        self.status.setObjectName("status")
+        self.grid_host = QWidget(self)
+        self.grid = QGridLayout(self.grid_host)
+        self.grid.setSpacing(6)
+        self.grid.setContentsMargins(6, 6, 6, 6)
+
+        self.mute_button = QPushButton(self)
+        self.mute_button.setCheckable(True)
+        self.camera_button = QPushButton(self)
+        self.camera_button.setCheckable(True)
+        self.view_button = QPushButton(self)
+        self.view_button.setCheckable(True)
+        self.leave_button = QPushButton(self)
+        self.leave_button.setObjectName("leave")
+
+        controls = QHBoxLayout()
+        controls.addStretch(1)
+        for button in (self.mute_button, self.camera_button, self.view_button, self.leave_button):
+            button.setMinimumHeight(40)
+            controls.addWidget(button)
+        controls.addStretch(1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 8)
+        layout.addWidget(self.status)
+        layout.addWidget(self.grid_host, 1)
+        layout.addLayout(controls)
+
+        self.shortcuts = {
+            "mute": QShortcut(QKeySequence("Ctrl+D"), self),
+            "camera": QShortcut(QKeySequence("Ctrl+E"), self),
+            "view": QShortcut(QKeySequence("Ctrl+T"), self),
+            "leave": QShortcut(QKeySequence("Ctrl+Shift+Q"), self),
+        }
+        self._connect_signals()
+        self.retranslate()
+        self.set_state(SessionState.IDLE)
+
+    def _connect_signals(self) -> None:
+        self.mute_button.toggled.connect(self.on_mute_toggled)
+        self.camera_button.toggled.connect(self.on_camera_toggled)
+        self.view_button.toggled.connect(self.on_view_toggled)
+        self.leave_button.clicked.connect(self.leaveRequested)
+        self.shortcuts["mute"].activated.connect(self.mute_button.toggle)
+        self.shortcuts["camera"].activated.connect(self.camera_button.toggle)
+        self.shortcuts["view"].activated.connect(self.view_button.toggle)
+        self.shortcuts["leave"].activated.connect(self.leave_button.click)
+
+    def retranslate(self) -> None:
+        muted, camera_off = self.mute_button.isChecked(), self.camera_button.isChecked()
+        self.mute_button.setText(self.tr("Unmute") if muted else self.tr("Mute"))
+        self.mute_button.setToolTip(self.tr("Microphone on or off (Ctrl+D)"))
+        self.camera_button.setText(
+            self.tr("Start camera") if camera_off else self.tr("Stop camera")
+        )
+        self.camera_button.setToolTip(self.tr("Camera on or off (Ctrl+E)"))
+        self.view_button.setText(
+            self.tr("Grid view") if self.view_button.isChecked() else self.tr("Speaker view")
+        )
+        self.view_button.setToolTip(self.tr("Enlarge whoever is speaking (Ctrl+T)"))
+        self.leave_button.setText(self.tr("Leave"))
+        self.leave_button.setToolTip(self.tr("Leave the meeting (Ctrl+Shift+Q)"))
+
+    # -- slots -----------------------------------------------------------------
+
+    def on_mute_toggled(self, muted: bool) -> None:
+        self.retranslate()
+        if self.self_tile is not None:
+            info = self.self_tile.info
+            self.self_tile.update_info(
+                ParticipantInfo(info.id, info.name, info.office, muted, info.video_muted)
+            )
+        self.muteToggled.emit(muted)
+
+    def on_camera_toggled(self, off: bool) -> None:
+        self.retranslate()
+        if self.self_tile is not None:
+            info = self.self_tile.info
+            self.self_tile.update_info(
+                ParticipantInfo(info.id, info.name, info.office, info.audio_muted, off)
+            )
+        self.cameraToggled.emit(off)
+
+    def on_view_toggled(self, speaker_view: bool) -> None:
+        self.speaker_view = speaker_view
+        self.retranslate()
+        self.relayout()
+
+    # -- participants ------------------------------------------------------------
+
+    def set_self(self, info: ParticipantInfo, has_audio: bool, has_video: bool) -> ParticipantTile:
+        self.self_tile = ParticipantTile(info, is_self=True, parent=self.grid_host)
+        self.self_tile.set_scale(self.scale)
+        self.mute_button.setEnabled(has_audio)
+        self.camera_button.setEnabled(has_video)
+        self.relayout()
+        return self.self_tile
+
+    def add_participant(self, info: ParticipantInfo) -> ParticipantTile:
+        tile = self.tiles.get(info.id)
+        if tile is None:
+            tile = ParticipantTile(info, parent=self.grid_host)
+            tile.set_scale(self.scale)
+            self.tiles[info.id] = tile
+            self.relayout()
+        return tile
+
+    def update_participant(self, info: ParticipantInfo) -> None:
+        tile = self.tiles.get(info.id)
+        if tile is not None:
+            tile.update_info(info)
+
+    async def remove_participant(self, participant_id: str) -> None:
+        tile = self.tiles.pop(participant_id, None)
+        if tile is not None:
+            await tile.release()
+            self.grid.removeWidget(tile)
+            tile.hide()
+            tile.deleteLater()
+            if self.active_speaker == participant_id:
+                self.active_speaker = None
+            self.relayout()
+
+    def attach_track(self, track: RemoteTrack) -> None:
+        if track.kind == "video":
+            self.add_participant(track.participant).attach_video(track)
+
+    def detach_track(self, track: RemoteTrack) -> None:
+        tile = self.tiles.get(track.participant.id)
+        if tile is not None and track.kind == "video":
+            tile.detach_video()
+
+    def set_active_speaker(self, participant_id: str | None) -> None:
+        if participant_id == self.active_speaker:
+            return
+        self.active_speaker = participant_id
+        for pid, tile in self.tiles.items():
+            tile.set_speaking(pid == participant_id)
+        if self.speaker_view:
+            self.relayout()
+
+    def set_scale(self, scale: float) -> None:
+        self.scale = scale
+        font = self.font()
+        font.setPointSizeF(max(9.0, 10 * scale))
+        self.setFont(font)
+        for tile in self.all_tiles():
+            tile.set_scale(scale)
+
+    def all_tiles(self) -> list[ParticipantTile]:
+        tiles = list(self.tiles.values())
+        if self.self_tile is not None:
+            tiles.append(self.self_tile)
+        return tiles
+
+    def relayout(self) -> None:
+        while self.grid.count():
+            self.grid.takeAt(0)
+        for row in range(self.grid.rowCount()):
+            self.grid.setRowStretch(row, 0)
+        tiles = self.all_tiles()
+        if not tiles:
+            return
+        if self.speaker_view and len(tiles) > 1:
+            main = self.tiles.get(self.active_speaker or "") or next(
+                iter(self.tiles.values()), tiles[0]
+            )
+            others = [t for t in tiles if t is not main]
+            self.grid.addWidget(main, 0, 0, 1, max(1, len(others)))
+            for column, tile in enumerate(others):
+                self.grid.addWidget(tile, 1, column)
+            self.grid.setRowStretch(0, 4)
+            self.grid.setRowStretch(1, 1)
+        else:
+            columns = math.ceil(math.sqrt(len(tiles)))
+            for index, tile in enumerate(tiles):
+                self.grid.addWidget(tile, index // columns, index % columns)
+                self.grid.setRowStretch(index // columns, 1)
+        for tile in tiles:
+            tile.show()
+
+    # -- status ------------------------------------------------------------------
+
+    def set_state(self, state: SessionState, detail: str = "") -> None:
+        texts = {
+            SessionState.IDLE: self.tr("Not connected"),
+            SessionState.CONNECTING: self.tr("Connecting to the server..."),
+            SessionState.JOINING: self.tr("Joining the meeting..."),
+            SessionState.JOINED: self.tr("In the meeting · {count} participants"),
+            SessionState.LEFT: self.tr("You left the meeting"),
+            SessionState.FAILED: self.tr("Connection lost: {detail}"),
+        }
+        text = texts[state].format(count=len(self.tiles) + 1, detail=detail)
+        self.status.setText(text)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+    async def clear(self) -> None:
+        for pid in list(self.tiles):
+            await self.remove_participant(pid)
+        if self.self_tile is not None:
+            await self.self_tile.release()
+            self.grid.removeWidget(self.self_tile)
+            self.self_tile.hide()
+            self.self_tile.deleteLater()
+            self.self_tile = None

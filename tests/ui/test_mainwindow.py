@@ -1,0 +1,175 @@
+"""The real window against the real server, with bots as the other offices."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from PySide6.QtCore import Qt
+
+from siakdesk.core.events import SessionState
+from tests.ui.conftest import FakeDevices, UiMeeting
+
+RunUi = Callable[[Coroutine[Any, Any, None]], None]
+
+
+async def until(predicate: Callable[[], bool], seconds: float = 15) -> None:
+    """Wait until the window reaches a state; it gets there through many Qt events and
+    asyncio tasks with no one signal to wait for, so this looks every 50 ms, bounded."""
+    async with asyncio.timeout(seconds):
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+def test_configured_window_joins_and_shows_everyone(run_ui: RunUi) -> None:
+    async def body() -> None:
+        async with UiMeeting() as meeting:
+            minas = await meeting.bot("Minas")
+            window = meeting.window()
+            assert window.configured
+            assert await window.join(window.request_from_settings())
+            assert window.stack.currentWidget() is window.meeting_view
+            kandis = await meeting.bot("Kandis")
+
+            view = window.meeting_view
+            await until(lambda: {t.info.name for t in view.tiles.values()} == {"Minas", "Kandis"})
+            await until(lambda: all(t.frames_shown > 3 for t in view.tiles.values()))
+            assert view.self_tile is not None and view.self_tile.info.name == "Bupati Siak"
+            await until(lambda: view.self_tile is not None and view.self_tile.frames_shown > 0)
+            # the others really receive the window's camera and microphone
+            await minas.wait_until(
+                lambda b: (
+                    "Bupati Siak" in b.received
+                    and b.received["Bupati Siak"].video_frames > 5
+                    and b.received["Bupati Siak"].video_ident_ok
+                )
+            )
+            assert minas.received["Bupati Siak"].audio_frames > 0
+
+            await kandis.close()
+            await until(lambda: {t.info.name for t in view.tiles.values()} == {"Minas"})
+
+    run_ui(body())
+
+
+def test_join_screen_when_not_configured(qtbot: Any, run_ui: RunUi) -> None:
+    async def body() -> None:
+        async with UiMeeting() as meeting:
+            minas = await meeting.bot("Minas")
+            window = meeting.window(server_url="", display_name="")
+            assert not window.configured
+            assert window.stack.currentWidget() is window.join_screen
+            screen = window.join_screen
+            qtbot.mouseClick(screen.join_button, Qt.MouseButton.LeftButton)
+            assert "name or your office" in screen.error.text()
+
+            screen.server.setText("rapat.siakkab.go.id")
+            screen.name.setText("Sekcam Kandis")
+            qtbot.mouseClick(screen.join_button, Qt.MouseButton.LeftButton)
+            assert "https://host:port" in screen.error.text()
+
+            screen.server.setText(meeting.url)
+            screen.passcode.setText("0000")
+            qtbot.mouseClick(screen.join_button, Qt.MouseButton.LeftButton)
+            await until(lambda: "Wrong passcode" in screen.error.text())
+            assert window.stack.currentWidget() is screen and window.session is None
+
+            screen.passcode.setText("1234")
+            qtbot.mouseClick(screen.join_button, Qt.MouseButton.LeftButton)
+            await until(
+                lambda: window.session is not None and window.session.state is SessionState.JOINED
+            )
+            await minas.wait_until(lambda b: "Sekcam Kandis" in b.received)
+
+    run_ui(body())
+
+
+def test_mute_camera_and_leave_reach_the_others(qtbot: Any, run_ui: RunUi) -> None:
+    async def body() -> None:
+        async with UiMeeting() as meeting:
+            minas = await meeting.bot("Minas")
+            window = meeting.window()
+            assert await window.join(window.request_from_settings())
+            view = window.meeting_view
+            me = window.session.participant_id if window.session else None
+            assert me is not None
+            await until(lambda: me in minas.session.roster)
+
+            qtbot.mouseClick(view.mute_button, Qt.MouseButton.LeftButton)
+            await until(lambda: minas.session.roster[me].audio_muted)
+            assert view.mute_button.text() == "Unmute"
+            view.shortcuts["camera"].activated.emit()  # Ctrl+E
+            await until(lambda: minas.session.roster[me].video_muted)
+            assert view.self_tile is not None and view.self_tile.info.video_muted
+
+            qtbot.mouseClick(view.leave_button, Qt.MouseButton.LeftButton)
+            await until(lambda: me not in minas.session.roster)
+            await until(lambda: window.session is None and window.mixer is None)
+            assert window.stack.currentWidget() is window.join_screen
+            assert view.tiles == {} and view.self_tile is None
+
+    run_ui(body())
+
+
+def test_a_pc_without_camera_joins_with_audio(run_ui: RunUi) -> None:
+    async def body() -> None:
+        async with UiMeeting() as meeting:
+            minas = await meeting.bot("Minas")
+            window = meeting.window(FakeDevices(camera=False))
+            assert await window.join(window.request_from_settings())
+            assert not window.meeting_view.camera_button.isEnabled()
+            assert window.meeting_view.mute_button.isEnabled()
+            await minas.wait_until(
+                lambda b: (
+                    "Bupati Siak" in b.received and b.received["Bupati Siak"].audio_frames > 20
+                )
+            )
+            assert minas.received["Bupati Siak"].video_frames == 0
+
+    run_ui(body())
+
+
+def test_active_speaker_and_speaker_view(run_ui: RunUi) -> None:
+    async def body() -> None:
+        async with UiMeeting() as meeting:
+            await meeting.bot("Minas")
+            await meeting.bot("Kandis", send_audio=False)
+            window = meeting.window()
+            assert await window.join(window.request_from_settings())
+            view = window.meeting_view
+            await until(lambda: len(view.tiles) == 2)
+            # only Minas makes a sound: the mixer hears her and her tile lights up
+            await until(lambda: view.active_speaker is not None)
+            assert [t.info.name for t in view.tiles.values() if t.speaking] == ["Minas"]
+            view.view_button.toggle()
+            item = view.grid.itemAtPosition(0, 0)
+            main = item.widget() if item is not None else None
+            assert main is not None and main.accessibleName() == "Minas"
+
+    run_ui(body())
+
+
+def test_indonesian_by_default(indonesian: Any, run_ui: RunUi) -> None:
+    async def body() -> None:
+        async with UiMeeting() as meeting:
+            window = meeting.window(server_url="")
+            window.retranslate()
+            window.meeting_view.retranslate()
+            window.join_screen.retranslate()
+            assert window.join_screen.join_button.text() == "Gabung ke rapat"
+            assert window.meeting_view.leave_button.text() == "Keluar"
+            assert window.windowTitle() == "SiakDesk · Rapat Kabupaten Siak"
+
+    run_ui(body())
+
+
+def test_room_mode_uses_larger_type(run_ui: RunUi) -> None:
+    async def body() -> None:
+        async with UiMeeting() as meeting:
+            normal = meeting.window(server_url="")
+            room = meeting.window(server_url="", room_mode=True)
+            assert room.meeting_view.scale > normal.meeting_view.scale
+            assert room.meeting_view.font().pointSizeF() > normal.meeting_view.font().pointSizeF()
+
+    run_ui(body())
