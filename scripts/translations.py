@@ -24,7 +24,15 @@ BIN = Path(sys.executable).parent
 def main() -> int:
     sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "siakdesk" / "ui").glob("*.py"))
     subprocess.run(
-        [str(BIN / "pyside6-lupdate"), *sources, "-ts", str(TS), "-no-obsolete", "-locations", "none"],
+        [
+            str(BIN / "pyside6-lupdate"),
+            *sources,
+            "-ts",
+            str(TS),
+            "-no-obsolete",
+            "-locations",
+            "none",
+        ],
         cwd=ROOT,
         check=True,
         capture_output=True,

@@ -48,6 +48,7 @@ class JoinScreen(QWidget):
         self.join_button.setMinimumHeight(40)
 
         self.form = QFormLayout()
+        self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.labels = [QLabel(self) for _ in range(5)]
         for label, field in zip(
             self.labels,
@@ -57,8 +58,18 @@ class JoinScreen(QWidget):
             label.setBuddy(field)
             self.form.addRow(label, field)
 
+        for field in (self.server, self.room, self.passcode, self.name, self.office):
+            field.setMinimumWidth(320)
+            field.setMinimumHeight(30)
+        title_font = self.title.font()
+        title_font.setPointSizeF(title_font.pointSizeF() * 1.6)
+        title_font.setBold(True)
+        self.title.setFont(title_font)
+        self.error.setStyleSheet("color: #b00020;")
+
         box = QWidget(self)
-        box.setMaximumWidth(520)
+        box.setMinimumWidth(480)
+        box.setMaximumWidth(560)
         inner = QVBoxLayout(box)
         inner.addWidget(self.title)
         inner.addLayout(self.form)
