@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -19,7 +20,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.add_argument("--window", type=float, default=20.0, help="seconds measured for each N")
     server.add_argument("--repeat", type=int, default=1, help="runs for each N (report each)")
     server.add_argument("--json", type=Path, help="also write the figures here")
+    client = commands.add_parser(
+        "client", help="the desktop client's CPU and memory: 640x360 out, four tiles in"
+    )
+    client.add_argument("--duration", type=float, default=60.0, help="seconds measured")
     args = parser.parse_args(argv)
+
+    if args.command == "client":
+        from siakdesk.bench.clientload import run_client_load
+
+        result = run_client_load(args.duration)
+        print(json.dumps(dataclasses.asdict(result), indent=2))
+        return 0
 
     results = []
     for n in args.participants:
