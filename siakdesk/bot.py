@@ -284,12 +284,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dump_tasks() -> None:
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=8, file=sys.stderr)
+
+
 async def run_bot(config: BotConfig, duration: float, stats_path: Path | None) -> int:
     bot = Bot(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        logger.info("%s: %s, leaving", config.session.name, signal.Signals(signum).name)
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal, signum)
+    # diagnostics for a bot that seems stuck: kill -USR2 PID prints every task's stack
+    loop.add_signal_handler(signal.SIGUSR2, _dump_tasks)
     status = 0
     try:
         await bot.start()
@@ -304,7 +316,7 @@ async def run_bot(config: BotConfig, duration: float, stats_path: Path | None) -
     )
     try:
         waiters = [asyncio.ensure_future(e.wait()) for e in (stop, bot.lost)]
-        await asyncio.wait(waiters, timeout=duration)
+        await asyncio.wait(waiters, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
         if bot.lost.is_set():

@@ -183,3 +183,15 @@ def test_demo_runs_a_meeting_and_reports_what_you_received() -> None:
         line = next(line for line in result.stdout.splitlines() if line.strip().startswith(office))
         assert line.rstrip().endswith("yes"), line
     assert "Traceback" not in result.stderr
+
+
+def test_bot_leaves_at_once_on_sigterm(server_process: ServerProcess, tmp_path: Path) -> None:
+    stats = tmp_path / "minas.json"
+    bot = run_bot(
+        server_process.url, "Minas", "--passcode", "1234", "--stats", str(stats), duration=120
+    )
+    wait_for_line(bot, re.compile("Minas joined room siak"), timeout=30)
+    bot.send_signal(signal.SIGTERM)
+    _out, err = bot.communicate(timeout=15)  # not the 120 s it was asked to stay
+    assert bot.returncode == 0, err
+    assert json.loads(stats.read_text())["name"] == "Minas"
