@@ -17,15 +17,9 @@ from siakdesk.bot import Bot, BotConfig
 from siakdesk.core import config
 from siakdesk.core.meetingsession import SessionConfig
 from siakdesk.core.signaling import ServerEndpoint
+from siakdesk.demo import DEMO_OFFICES, YOU
 from siakdesk.server.app import app_factory
 from siakdesk.server.config import RoomConfig, ServerConfig
-
-DEMO_OFFICES = [
-    ("Camat Minas", "Kecamatan Minas"),
-    ("Camat Kandis", "Kecamatan Kandis"),
-    ("Camat Sungai Apit", "Kecamatan Sungai Apit"),
-]
-YOU = ("Bupati Siak", "Kantor Bupati Siak")
 
 
 def has_display() -> bool:
