@@ -176,6 +176,12 @@ SCHEMA: tuple[Option, ...] = (
         "Meeting-room PC: full screen on the chosen display, join at start, large type.",
     ),
     Option(
+        "echo_cancellation",
+        bool,
+        True,
+        "Echo cancellation, noise suppression and automatic gain on the microphone.",
+    ),
+    Option(
         "language", str, "id", "Language of the app: id (Bahasa Indonesia) or en.", ("id", "en")
     ),
     Option(

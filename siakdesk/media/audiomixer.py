@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 
 import av
 import numpy as np
@@ -37,8 +38,12 @@ class _Source:
 class AudioMixer:
     """Owns one reading task per remote audio track; ``close()`` ends them all."""
 
-    def __init__(self, sink: AudioSink | None) -> None:
+    def __init__(
+        self, sink: AudioSink | None, on_played: Callable[[np.ndarray], None] | None = None
+    ) -> None:
+        """``on_played`` sees every block sent to the speaker (the echo canceller's reference)."""
         self._sink = sink
+        self._on_played = on_played
         self._sources: dict[str, _Source] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lock = threading.Lock()
@@ -124,7 +129,10 @@ class AudioMixer:
                 if take.size < count:
                     source.playing = False  # ran dry: wait for the target again
                     source.level *= 0.5
-        return np.clip(mixed, -32768, 32767).astype(np.int16)
+        block = np.clip(mixed, -32768, 32767).astype(np.int16)
+        if self._on_played is not None:
+            self._on_played(block)
+        return block
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())

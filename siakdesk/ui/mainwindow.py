@@ -23,6 +23,7 @@ from siakdesk.core.protocol import ParticipantInfo
 from siakdesk.core.remotetrack import RemoteTrack
 from siakdesk.core.signaling import ServerEndpoint
 from siakdesk.media.audiomixer import AudioMixer
+from siakdesk.media.audioprocessing import AudioProcessor, ProcessedMicrophone
 from siakdesk.media.devices import DeviceProvider
 from siakdesk.ui.joinscreen import JoinRequest, JoinScreen
 from siakdesk.ui.meetingview import MeetingView
@@ -110,9 +111,14 @@ class MainWindow(QMainWindow):
             ca_file=self.settings["ca_file"] or None,
         )
         name = request.display_name or request.office
+        microphone = self.devices.open_microphone()
+        processor = None
+        if microphone is not None and self.settings["echo_cancellation"]:
+            processor = AudioProcessor()
+            microphone = ProcessedMicrophone(microphone, processor)
         session = MeetingSession(
             SessionConfig(endpoint, request.room, name, request.office, request.passcode),
-            audio=self.devices.open_microphone(),
+            audio=microphone,
             video=self.devices.open_camera(),
         )
         self.session = session
@@ -123,7 +129,10 @@ class MainWindow(QMainWindow):
         self.adapter.participantLeft.connect(self.on_participant_left)
         self.adapter.trackAdded.connect(self.on_track_added)
         self.adapter.trackRemoved.connect(self.on_track_removed)
-        self.mixer = AudioMixer(self.devices.open_speaker())
+        self.mixer = AudioMixer(
+            self.devices.open_speaker(),
+            on_played=processor.process_playback if processor is not None else None,
+        )
         self.stack.setCurrentWidget(self.meeting_view)
         self.meeting_view.set_self(
             ParticipantInfo("self", name, request.office),
