@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -39,16 +40,25 @@ class CameraTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, index: int = 0, reopen_interval: float = 3.0) -> None:
+    def __init__(
+        self,
+        index: int = 0,
+        reopen_interval: float = 3.0,
+        open_capture: Callable[[int], Any] | None = None,
+    ) -> None:
+        """``open_capture`` opens a ``cv2.VideoCapture``-like device (tests pass a fake)."""
         super().__init__()
-        if sys.platform == "linux" and not Path(f"/dev/video{index}").exists():
-            raise OSError(f"there is no /dev/video{index}")
         import cv2
 
-        cv2.setLogLevel(2)  # type: ignore[attr-defined]  # errors only: a missing camera is normal
+        if open_capture is None:
+            if sys.platform == "linux" and not Path(f"/dev/video{index}").exists():
+                raise OSError(f"there is no /dev/video{index}")
+            cv2.setLogLevel(2)  # type: ignore[attr-defined]  # errors only: no camera is normal
+            open_capture = cv2.VideoCapture
         self._cv2 = cv2
+        self._open_capture = open_capture
         self.index = index
-        self._capture = cv2.VideoCapture(index)
+        self._capture = open_capture(index)
         if not self._capture.isOpened():
             self._capture.release()
             raise OSError(f"camera {index} cannot be opened")
@@ -68,7 +78,7 @@ class CameraTrack(MediaStreamTrack):
                 if time.monotonic() - self._failed_at < self._reopen_interval:
                     return None
                 self._capture.release()
-                self._capture = self._cv2.VideoCapture(self.index)
+                self._capture = self._open_capture(self.index)
             ok, image = self._capture.read() if self._capture.isOpened() else (False, None)
             if not ok or image is None:
                 self._failed_at = time.monotonic()
