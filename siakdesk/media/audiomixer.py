@@ -20,7 +20,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from siakdesk.media.devices import AudioSink
-from siakdesk.media.synthetic import AUDIO_RATE
+from siakdesk.media.resampling import AUDIO_RATE, MonoResampler
 
 TARGET_BUFFER_MS = 60
 MAX_BUFFER_MS = 200
@@ -30,6 +30,7 @@ SPEAKING_LEVEL = 0.02
 
 class _Source:
     def __init__(self) -> None:
+        self.resampler = MonoResampler()  # used by the reading task only
         self.buffer = np.zeros(0, dtype=np.int16)
         self.playing = False
         self.level = 0.0
@@ -47,7 +48,6 @@ class AudioMixer:
         self._sources: dict[str, _Source] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lock = threading.Lock()
-        self._resampler_by_key: dict[str, av.AudioResampler] = {}
         self.dropped_samples = 0
         if sink is not None:
             sink.start(self.pull)
@@ -55,12 +55,10 @@ class AudioMixer:
     def add(self, key: str, track: MediaStreamTrack) -> None:
         """Play ``track`` (one participant's audio) from now on."""
         self.remove(key)
+        source = _Source()
         with self._lock:
-            self._sources[key] = _Source()
-        self._resampler_by_key[key] = av.AudioResampler(
-            format="s16", layout="mono", rate=AUDIO_RATE
-        )
-        self._tasks[key] = asyncio.ensure_future(self._read(key, track))
+            self._sources[key] = source
+        self._tasks[key] = asyncio.ensure_future(self._read(key, source, track))
 
     def remove(self, key: str) -> None:
         task = self._tasks.pop(key, None)
@@ -68,7 +66,6 @@ class AudioMixer:
             task.cancel()
         with self._lock:
             self._sources.pop(key, None)
-        self._resampler_by_key.pop(key, None)
 
     def levels(self) -> dict[str, float]:
         with self._lock:
@@ -87,17 +84,12 @@ class AudioMixer:
             source = self._sources.get(key)
             return 0.0 if source is None else 1000 * source.buffer.size / AUDIO_RATE
 
-    async def _read(self, key: str, track: MediaStreamTrack) -> None:
+    async def _read(self, key: str, source: _Source, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
-                if not isinstance(frame, av.AudioFrame):
-                    continue
-                resampler = self._resampler_by_key.get(key)
-                if resampler is None:
-                    return
-                for out in resampler.resample(frame):
-                    self._push(key, out.to_ndarray().reshape(-1).astype(np.int16))
+                if isinstance(frame, av.AudioFrame):
+                    self._push(key, source.resampler.samples(frame))
 
     def _push(self, key: str, samples: np.ndarray) -> None:
         limit = AUDIO_RATE * MAX_BUFFER_MS // 1000

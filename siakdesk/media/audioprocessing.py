@@ -19,7 +19,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from livekit import rtc
 
-from siakdesk.media.synthetic import AUDIO_RATE
+from siakdesk.media.resampling import AUDIO_RATE, MonoResampler
 
 FRAME_10MS = AUDIO_RATE // 100
 #: What the speaker-to-microphone path typically adds on a PC (output + input buffers).
@@ -87,7 +87,7 @@ class ProcessedMicrophone(MediaStreamTrack):
         super().__init__()
         self.source = source
         self.processor = processor
-        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
+        self._resampler = MonoResampler()
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -95,10 +95,7 @@ class ProcessedMicrophone(MediaStreamTrack):
         frame = await self.source.recv()
         assert isinstance(frame, av.AudioFrame)
         pts = frame.pts
-        samples = np.concatenate(
-            [out.to_ndarray().reshape(-1) for out in self._resampler.resample(frame)]
-            or [np.zeros(0, dtype=np.int16)]
-        )
+        samples = self._resampler.samples(frame)
         cleaned = self.processor.process_capture(samples)
         result = av.AudioFrame.from_ndarray(cleaned.reshape(1, -1), format="s16", layout="mono")
         result.sample_rate = AUDIO_RATE

@@ -23,7 +23,8 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-AUDIO_RATE = 48000
+from siakdesk.media.resampling import AUDIO_RATE, MonoResampler
+
 AUDIO_FRAME_SAMPLES = 960  # 20 ms
 STRIPE_BITS = 16
 #: Largest difference per colour channel still taken as the same colour after VP8.
@@ -194,22 +195,21 @@ class ToneTrack(_AudioTrack):
 
 def load_audio(path: str) -> np.ndarray:
     """Decode any audio file to mono int16 at 48 kHz."""
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
+    resampler = MonoResampler()
     chunks = []
     try:
         with av.open(path) as container:
             if not container.streams.audio:
                 raise ValueError(f"{path} has no audio stream")
             for frame in container.decode(audio=0):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                chunks.append(resampler.samples(frame))
+            chunks.append(resampler.samples(None))
     except av.FFmpegError as exc:
         raise ValueError(f"cannot read audio from {path}: {exc}") from None
-    if not chunks:
+    samples = np.concatenate(chunks)
+    if not samples.size:
         raise ValueError(f"{path} holds no audio")
-    return np.concatenate(chunks)
+    return samples
 
 
 class FileAudioTrack(_AudioTrack):

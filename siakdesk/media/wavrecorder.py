@@ -7,13 +7,15 @@ from pathlib import Path
 
 import av
 
-RATE = 48000
+from siakdesk.media.resampling import AUDIO_RATE, MonoResampler
+
+RATE = AUDIO_RATE
 
 
 class WavRecorder:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+        self._resampler = MonoResampler()
         self._file: wave.Wave_write | None = wave.open(str(path), "wb")  # noqa: SIM115 (closed in close())
         self._file.setnchannels(1)
         self._file.setsampwidth(2)
@@ -23,10 +25,9 @@ class WavRecorder:
     def write(self, frame: av.AudioFrame) -> None:
         if self._file is None:
             return
-        for out in self._resampler.resample(frame):
-            data = out.to_ndarray().reshape(-1).tobytes()
-            self._file.writeframes(data)
-            self.samples += len(data) // 2
+        samples = self._resampler.samples(frame)
+        self._file.writeframes(samples.tobytes())
+        self.samples += samples.size
 
     def close(self) -> None:
         """Finish the file; idempotent."""
