@@ -47,7 +47,6 @@
     <name>MainWindow</name>
     <message>
         <source>SiakDesk · Siak Regency meeting</source>
-        <extracomment>Type size and tile labels in room mode, readable from across a meeting room.</extracomment>
         <translation>SiakDesk · Rapat Kabupaten Siak</translation>
     </message>
     <message>

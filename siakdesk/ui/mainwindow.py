@@ -17,7 +17,7 @@ from qasync import asyncClose, asyncSlot
 
 from siakdesk.core import config
 from siakdesk.core.config import Settings
-from siakdesk.core.events import SessionState, StateChanged
+from siakdesk.core.events import StateChanged
 from siakdesk.core.meetingsession import JoinError, MeetingSession, SessionConfig
 from siakdesk.core.protocol import ParticipantInfo
 from siakdesk.core.remotetrack import RemoteTrack
@@ -31,12 +31,12 @@ from siakdesk.ui.sessionadapter import SessionAdapter
 
 logger = logging.getLogger(__name__)
 
-#: Type size and tile labels in room mode, readable from across a meeting room.
+# Type size and tile labels in room mode, readable from across a meeting room.
 ROOM_MODE_SCALE = 1.6
 
 
 class MainWindow(QMainWindow):
-    #: the window was closed and everything it owned released
+    # the window was closed and everything it owned released
     closed = Signal()
 
     def __init__(
@@ -231,8 +231,6 @@ class MainWindow(QMainWindow):
         if self.mixer is not None:
             self.mixer.remove(info.id)
         await self.meeting_view.remove_participant(info.id)
-        if self.session is not None:
-            self.meeting_view.set_state(self.session.state)
 
     def on_tick(self) -> None:
         """Active speaker and self-view, a few times a second."""
@@ -244,8 +242,6 @@ class MainWindow(QMainWindow):
             if frame is not None and frame is not self._self_frame and not tile.info.video_muted:
                 self._self_frame = frame
                 tile.show_frame(frame)  # type: ignore[arg-type]
-        if session is not None and session.state is SessionState.JOINED:
-            self.meeting_view.set_state(session.state)
 
     @asyncClose
     async def closeEvent(self, event: QCloseEvent) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import msgspec
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -38,6 +39,8 @@ class MeetingView(QWidget):
         self.speaker_view = False
         self.active_speaker: str | None = None
         self.scale = 1.0
+        self._state = SessionState.IDLE
+        self._state_detail = ""
 
         self.status = QLabel(self)
         self.status.setObjectName("status")
@@ -108,19 +111,15 @@ class MeetingView(QWidget):
     def on_mute_toggled(self, muted: bool) -> None:
         self.retranslate()
         if self.self_tile is not None:
-            info = self.self_tile.info
-            self.self_tile.update_info(
-                ParticipantInfo(info.id, info.name, info.office, muted, info.video_muted)
-            )
+            info = msgspec.structs.replace(self.self_tile.info, audio_muted=muted)
+            self.self_tile.update_info(info)
         self.muteToggled.emit(muted)
 
     def on_camera_toggled(self, off: bool) -> None:
         self.retranslate()
         if self.self_tile is not None:
-            info = self.self_tile.info
-            self.self_tile.update_info(
-                ParticipantInfo(info.id, info.name, info.office, info.audio_muted, off)
-            )
+            info = msgspec.structs.replace(self.self_tile.info, video_muted=off)
+            self.self_tile.update_info(info)
         self.cameraToggled.emit(off)
 
     def on_view_toggled(self, speaker_view: bool) -> None:
@@ -196,6 +195,7 @@ class MeetingView(QWidget):
         return tiles
 
     def relayout(self) -> None:
+        self._show_state()  # the participant count changes with the tiles
         while self.grid.count():
             self.grid.takeAt(0)
         for row in range(self.grid.rowCount()):
@@ -224,6 +224,10 @@ class MeetingView(QWidget):
     # -- status ------------------------------------------------------------------
 
     def set_state(self, state: SessionState, detail: str = "") -> None:
+        self._state, self._state_detail = state, detail
+        self._show_state()
+
+    def _show_state(self) -> None:
         texts = {
             SessionState.IDLE: self.tr("Not connected"),
             SessionState.CONNECTING: self.tr("Connecting to the server..."),
@@ -232,7 +236,7 @@ class MeetingView(QWidget):
             SessionState.LEFT: self.tr("You left the meeting"),
             SessionState.FAILED: self.tr("Connection lost: {detail}"),
         }
-        text = texts[state].format(count=len(self.tiles) + 1, detail=detail)
+        text = texts[self._state].format(count=len(self.tiles) + 1, detail=self._state_detail)
         self.status.setText(text)
         self.status.setAlignment(Qt.AlignmentFlag.AlignCenter)
 

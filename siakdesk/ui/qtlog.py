@@ -15,7 +15,7 @@ _LEVELS = {
     QtMsgType.QtCriticalMsg: logging.ERROR,
     QtMsgType.QtFatalMsg: logging.CRITICAL,
 }
-#: Harmless messages of the offscreen platform (demo screenshots, tests)
+# Harmless messages of the offscreen platform (demo screenshots, tests)
 _OFFSCREEN_NOISE = ("This plugin does not support propagateSizeHints()",)
 
 

@@ -36,6 +36,7 @@ def test_configured_window_joins_and_shows_everyone(run_ui: RunUi) -> None:
             await until(lambda: {t.info.name for t in view.tiles.values()} == {"Minas", "Kandis"})
             await until(lambda: all(t.frames_shown > 3 for t in view.tiles.values()))
             assert view.self_tile is not None and view.self_tile.info.name == "Bupati Siak"
+            assert view.status.text() == "In the meeting · 3 participants"
             await until(lambda: view.self_tile is not None and view.self_tile.frames_shown > 0)
             # the others really receive the window's camera and microphone
             await minas.wait_until(
@@ -49,6 +50,7 @@ def test_configured_window_joins_and_shows_everyone(run_ui: RunUi) -> None:
 
             await kandis.close()
             await until(lambda: {t.info.name for t in view.tiles.values()} == {"Minas"})
+            assert view.status.text() == "In the meeting · 2 participants"
 
     run_ui(body())
 
