@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -27,11 +26,11 @@ import numpy as np
 import psutil
 from aiortc import MediaStreamTrack
 
+from siakdesk.bench.processes import LISTENING, wait_for_line
 from siakdesk.media.devices import AudioSink, DeviceProvider
 from siakdesk.media.synthetic import AUDIO_FRAME_SAMPLES, SyntheticVideoTrack, ToneTrack
 
 BIN = Path(sys.executable).parent
-LISTENING = re.compile(r"listening on (http://\S+)")
 
 
 class ClockedSink(AudioSink):
@@ -105,14 +104,7 @@ def run_client_load(duration: float = 60.0, warmup: float = 5.0) -> ClientResult
     app.setQuitOnLastWindowClosed(False)
     result: dict[str, Any] = {}
     try:
-        assert server.stdout is not None
-        url = ""
-        while not url:
-            line = server.stdout.readline()
-            if not line:
-                raise RuntimeError("siakdesk-server did not start")
-            match = LISTENING.search(line)
-            url = match.group(1) if match else ""
+        url = wait_for_line(server, LISTENING, 30).group(1)
         for name in ("Minas", "Kandis", "Kerinci Kanan", "Sungai Apit"):
             bots.append(
                 subprocess.Popen(

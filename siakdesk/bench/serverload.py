@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import selectors
 import signal
 import statistics
 import subprocess
@@ -32,9 +31,10 @@ from typing import Any
 
 import psutil
 
+from siakdesk.bench.processes import LISTENING, wait_for_line
+
 AUDIO_FRAME_S = 0.020
 BIN = Path(sys.executable).parent
-LISTENING = re.compile(r"listening on (http://\S+)")
 
 
 @dataclasses.dataclass
@@ -67,25 +67,6 @@ class LoadResult:
         data["cpu_per_media_s"] = self.cpu_per_media_s
         data["server_cpu_percent"] = self.server_cpu_percent
         return data
-
-
-def _read_line(
-    proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float, what: str
-) -> str:
-    assert proc.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-            break
-        line = proc.stdout.readline()
-        if not line:
-            break
-        match = pattern.search(line)
-        if match:
-            return match.group(match.lastindex or 0)
-    raise RuntimeError(f"{what} did not print {pattern.pattern!r} in {timeout} s")
 
 
 def _server_stats(url: str) -> dict[str, Any]:
@@ -127,7 +108,7 @@ def run_load(
     )
     bots: list[subprocess.Popen[str]] = []
     try:
-        url = _read_line(server, LISTENING, 30, "siakdesk-server")
+        url = wait_for_line(server, LISTENING, 30).group(1)
         bot_duration = warmup_s + window_s + 5
         for i in range(participants):
             bots.append(
@@ -156,7 +137,7 @@ def run_load(
         failures = 0
         for bot in bots:
             try:
-                _read_line(bot, re.compile("joined room"), 60, "siakdesk-bot")
+                wait_for_line(bot, re.compile("joined room"), 60)
             except RuntimeError:
                 failures += 1
         time.sleep(warmup_s)  # let every video start at a keyframe before measuring

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from siakdesk.bench import processes
+from siakdesk.bench.processes import LISTENING
+
 BIN = Path(sys.executable).parent
-LISTENING = re.compile(r"listening on (https?://\S+)")
 
 
 def program(name: str) -> str:
@@ -27,25 +27,13 @@ def program(name: str) -> str:
 def wait_for_line(
     proc: subprocess.Popen[str], pattern: re.Pattern[str], timeout: float
 ) -> re.Match[str]:
-    """Read ``proc``'s stdout until a line matches ``pattern``; kill it and fail otherwise."""
-    assert proc.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        if not selector.select(timeout=deadline - time.monotonic()):
-            break
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = pattern.search(line)
-        if match:
-            return match
-    proc.kill()
-    _, err = proc.communicate()
-    raise AssertionError(f"no line matching {pattern.pattern!r}: {''.join(seen)} {err}")
+    """The shared line reader; on failure the process is killed and its stderr shown."""
+    try:
+        return processes.wait_for_line(proc, pattern, timeout)
+    except RuntimeError as exc:
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"{exc}\n{err}") from None
 
 
 class ServerProcess:
