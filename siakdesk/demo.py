@@ -28,60 +28,83 @@ DEMO_OFFICES = [
 YOU = ("Bupati Siak", "Kantor Bupati Siak")
 
 
-async def run_demo(duration: float) -> int:
-    config = ServerConfig(host="127.0.0.1", port=0, rooms=(RoomConfig("siak", passcode="1234"),))
-    runner = web.AppRunner(app_factory(config), access_log=None)
-    await runner.setup()
-    bots: list[Bot] = []
-    try:
-        site = web.TCPSite(runner, config.host, config.port)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        url = f"http://{host}:{port}"
-        print(f"SiakDesk {__version__} demo: meeting server on {url}, room 'siak', passcode 1234")
+class DemoMeeting:
+    """The embedded server on a free loopback port, with the three offices already in it.
 
-        def session(name: str, office: str) -> BotConfig:
-            return BotConfig(
-                SessionConfig(ServerEndpoint(url), "siak", name, office, passcode="1234")
-            )
+    ``async with DemoMeeting() as meeting``; every bot in ``meeting.bots`` and the server
+    are closed on exit.
+    """
 
-        you = Bot(session(*YOU))
+    ROOM = "siak"
+    PASSCODE = "1234"
 
-        def on_event(event: SessionEvent) -> None:
-            if isinstance(event, ParticipantJoined):
-                print(f"  + {event.participant.name} ({event.participant.office}) joined")
-            elif isinstance(event, ParticipantLeft):
-                print(f"  - {event.participant.name} left ({event.reason})")
+    def __init__(self) -> None:
+        config = ServerConfig(port=0, rooms=(RoomConfig(self.ROOM, passcode=self.PASSCODE),))
+        self._runner = web.AppRunner(app_factory(config), access_log=None)
+        self.bots: list[Bot] = []
+        self.url = ""
 
-        you.session.add_listener(on_event)
-        for name, office in DEMO_OFFICES:
-            bot = Bot(session(name, office))
-            bots.append(bot)
-            await bot.start()
-        bots.append(you)
-        await you.start()
-        print(f"You are in the meeting as {YOU[0]}; receiving for {duration:.0f} s...")
-        await asyncio.sleep(duration)
+    def bot_config(self, name: str, office: str) -> BotConfig:
+        endpoint = ServerEndpoint(self.url)
+        return BotConfig(SessionConfig(endpoint, self.ROOM, name, office, passcode=self.PASSCODE))
 
-        print(f"\nWhat {YOU[0]} received:")
-        print(
-            f"  {'participant':<20} {'audio frames':>12} {'video frames':>12} "
-            f"{'size':>9}  own picture"
-        )
-        ok = True
-        for remote, figures in you.stats()["received"].items():
-            size = f"{figures['video_width']}x{figures['video_height']}"
-            ident = "yes" if figures["video_ident_ok"] else "NO"
-            ok = ok and bool(figures["video_ident_ok"]) and figures["audio_frames"] > 0
+    async def __aenter__(self) -> DemoMeeting:
+        await self._runner.setup()
+        try:
+            await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+            host, port = self._runner.addresses[0][:2]
+            self.url = f"http://{host}:{port}"
             print(
-                f"  {remote:<20} {figures['audio_frames']:>12} {figures['video_frames']:>12} "
-                f"{size:>9}  {ident}"
+                f"SiakDesk {__version__} demo: meeting server on {self.url}, "
+                f"room '{self.ROOM}', passcode {self.PASSCODE}"
             )
-        return 0 if ok else 1
+            for name, office in DEMO_OFFICES:
+                bot = Bot(self.bot_config(name, office))
+                self.bots.append(bot)
+                await bot.start()
+        except BaseException:
+            await self.__aexit__()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for bot in self.bots:
+            await bot.close()
+        await self._runner.cleanup()
+
+
+async def run_demo(duration: float) -> int:
+    try:
+        async with DemoMeeting() as meeting:
+            you = Bot(meeting.bot_config(*YOU))
+
+            def on_event(event: SessionEvent) -> None:
+                if isinstance(event, ParticipantJoined):
+                    print(f"  + {event.participant.name} ({event.participant.office}) joined")
+                elif isinstance(event, ParticipantLeft):
+                    print(f"  - {event.participant.name} left ({event.reason})")
+
+            you.session.add_listener(on_event)
+            meeting.bots.append(you)
+            await you.start()
+            print(f"You are in the meeting as {YOU[0]}; receiving for {duration:.0f} s...")
+            await asyncio.sleep(duration)
+
+            print(f"\nWhat {YOU[0]} received:")
+            print(
+                f"  {'participant':<20} {'audio frames':>12} {'video frames':>12} "
+                f"{'size':>9}  own picture"
+            )
+            ok = True
+            for remote, figures in you.stats()["received"].items():
+                size = f"{figures['video_width']}x{figures['video_height']}"
+                ident = "yes" if figures["video_ident_ok"] else "NO"
+                ok = ok and bool(figures["video_ident_ok"]) and figures["audio_frames"] > 0
+                print(
+                    f"  {remote:<20} {figures['audio_frames']:>12} {figures['video_frames']:>12} "
+                    f"{size:>9}  {ident}"
+                )
+            return 0 if ok else 1
     except JoinError as exc:
         print(f"siakdesk demo: could not join: {exc.message}", file=sys.stderr)
         return 1
-    finally:
-        for bot in bots:
-            await bot.close()
-        await runner.cleanup()

@@ -11,15 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
-from siakdesk.bot import Bot, BotConfig
 from siakdesk.core import config
-from siakdesk.core.meetingsession import SessionConfig
-from siakdesk.core.signaling import ServerEndpoint
-from siakdesk.demo import DEMO_OFFICES, YOU
-from siakdesk.server.app import app_factory
-from siakdesk.server.config import RoomConfig, ServerConfig
+from siakdesk.demo import YOU, DemoMeeting
 
 
 def has_display() -> bool:
@@ -55,35 +48,16 @@ def run_window_demo(
 
     async def main() -> None:
         nonlocal status
-        runner = web.AppRunner(
-            app_factory(ServerConfig(port=0, rooms=(RoomConfig("siak", passcode="1234"),))),
-            access_log=None,
-        )
-        await runner.setup()
-        bots: list[Bot] = []
-        window: MainWindow | None = None
-        try:
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-            host, port = runner.addresses[0][:2]
-            url = f"http://{host}:{port}"
-            print(f"SiakDesk demo: meeting server on {url}, room 'siak', passcode 1234")
-            for name, office in DEMO_OFFICES:
-                bot = Bot(
-                    BotConfig(
-                        SessionConfig(ServerEndpoint(url), "siak", name, office, passcode="1234")
-                    )
-                )
-                await bot.start()
-                bots.append(bot)
+        async with DemoMeeting() as meeting:
             demo_settings = config.resolve(
                 [
                     config.Layer("settings", dict(settings.values)),
                     config.Layer(
                         "demo",
                         {
-                            "server_url": url,
-                            "room": "siak",
-                            "passcode": "1234",
+                            "server_url": meeting.url,
+                            "room": meeting.ROOM,
+                            "passcode": meeting.PASSCODE,
                             "display_name": YOU[0],
                             "office": YOU[1],
                         },
@@ -91,27 +65,24 @@ def run_window_demo(
                 ]
             )
             window = MainWindow(demo_settings, DeviceProvider(), remember=False)
-            closed = asyncio.Event()
-            window.closed.connect(closed.set)
-            window.show()
-            if not await window.join(window.request_from_settings()):
-                print(f"siakdesk demo: {window.join_screen.error.text()}", file=sys.stderr)
-                status = 1
-                return
-            if duration is None:
-                await closed.wait()
-                return
-            await asyncio.sleep(duration)
-            if screenshot is not None:
-                window.grab().save(str(screenshot))
-                print(f"screenshot of the meeting window: {screenshot}")
-        finally:
-            if window is not None:
+            try:
+                closed = asyncio.Event()
+                window.closed.connect(closed.set)
+                window.show()
+                if not await window.join(window.request_from_settings()):
+                    print(f"siakdesk demo: {window.join_screen.error.text()}", file=sys.stderr)
+                    status = 1
+                    return
+                if duration is None:
+                    await closed.wait()
+                    return
+                await asyncio.sleep(duration)
+                if screenshot is not None:
+                    window.grab().save(str(screenshot))
+                    print(f"screenshot of the meeting window: {screenshot}")
+            finally:
                 await window.leave()
                 window.hide()
-            for bot in bots:
-                await bot.close()
-            await runner.cleanup()
 
     qasync.run(main())
     return status
