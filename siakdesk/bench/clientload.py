@@ -24,11 +24,10 @@ from typing import Any
 
 import numpy as np
 import psutil
-from aiortc import MediaStreamTrack
 
 from siakdesk.bench.processes import LISTENING, wait_for_line
-from siakdesk.media.devices import AudioSink, DeviceProvider
-from siakdesk.media.synthetic import AUDIO_FRAME_SAMPLES, SyntheticVideoTrack, ToneTrack
+from siakdesk.media.devices import AudioSink, SyntheticDevices
+from siakdesk.media.synthetic import AUDIO_FRAME_SAMPLES
 
 BIN = Path(sys.executable).parent
 
@@ -57,21 +56,6 @@ class ClockedSink(AudioSink):
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-
-
-class BenchDevices(DeviceProvider):
-    def __init__(self) -> None:
-        super().__init__()
-        self.sink = ClockedSink()
-
-    def open_camera(self) -> MediaStreamTrack | None:
-        return SyntheticVideoTrack("Kantor Bupati", 640, 360, fps=15)
-
-    def open_microphone(self) -> MediaStreamTrack | None:
-        return ToneTrack("Kantor Bupati")
-
-    def open_speaker(self) -> AudioSink | None:
-        return self.sink
 
 
 @dataclasses.dataclass
@@ -127,7 +111,11 @@ def run_client_load(duration: float = 60.0, warmup: float = 5.0) -> ClientResult
             settings = config.resolve(
                 [config.Layer("bench", {"server_url": url, "display_name": "Kantor Bupati"})]
             )
-            window = MainWindow(settings, BenchDevices(), remember=False)
+            window = MainWindow(
+                settings,
+                SyntheticDevices("Kantor Bupati", video_size=(640, 360), speaker=ClockedSink()),
+                remember=False,
+            )
             window.show()
             try:
                 if not await window.join(window.request_from_settings()):

@@ -22,7 +22,13 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from siakdesk.media.synthetic import AUDIO_FRAME_SAMPLES, AUDIO_RATE, render_card
+from siakdesk.media.synthetic import (
+    AUDIO_FRAME_SAMPLES,
+    AUDIO_RATE,
+    SyntheticVideoTrack,
+    ToneTrack,
+    render_card,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -232,3 +238,34 @@ class DeviceProvider:
             logger.info("no speaker: %s", exc)
             return None
         return SpeakerSink()
+
+
+class SyntheticDevices(DeviceProvider):
+    """Made-up devices for tests and benchmarks: a name card for a camera, a tone for a
+    microphone (either may be left out, like a PC without one), and the given speaker."""
+
+    def __init__(
+        self,
+        name: str,
+        camera: bool = True,
+        microphone: bool = True,
+        video_size: tuple[int, int] = (320, 180),
+        speaker: AudioSink | None = None,
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.has_camera = camera
+        self.has_microphone = microphone
+        self.video_size = video_size
+        self.speaker = speaker
+
+    def open_camera(self) -> MediaStreamTrack | None:
+        if not self.has_camera:
+            return None
+        return SyntheticVideoTrack(self.name, *self.video_size, fps=VIDEO_FPS)
+
+    def open_microphone(self) -> MediaStreamTrack | None:
+        return ToneTrack(self.name) if self.has_microphone else None
+
+    def open_speaker(self) -> AudioSink | None:
+        return self.speaker

@@ -17,15 +17,13 @@ from typing import Any
 import numpy as np
 import pytest
 import qasync
-from aiortc import MediaStreamTrack
 from PySide6.QtWidgets import QApplication
 
 from siakdesk.bot import Bot, BotConfig
 from siakdesk.core import config
 from siakdesk.core.meetingsession import SessionConfig
 from siakdesk.core.signaling import ServerEndpoint
-from siakdesk.media.devices import AudioSink, DeviceProvider
-from siakdesk.media.synthetic import SyntheticVideoTrack, ToneTrack
+from siakdesk.media.devices import AudioSink, DeviceProvider, SyntheticDevices
 from siakdesk.server.config import RoomConfig, ServerConfig
 from siakdesk.ui.i18n import install_translator
 from siakdesk.ui.mainwindow import MainWindow
@@ -45,26 +43,13 @@ class SilentSink(AudioSink):
         self.pull = None
 
 
-class FakeDevices(DeviceProvider):
-    """A camera and a microphone that exist (synthetic), or not."""
+class FakeDevices(SyntheticDevices):
+    """The window's devices in GUI tests: synthetic, and a speaker nobody hears."""
 
     def __init__(
         self, name: str = "Bupati Siak", camera: bool = True, microphone: bool = True
     ) -> None:
-        super().__init__()
-        self.name = name
-        self.has_camera = camera
-        self.has_microphone = microphone
-        self.sink = SilentSink()
-
-    def open_camera(self) -> MediaStreamTrack | None:
-        return SyntheticVideoTrack(self.name) if self.has_camera else None
-
-    def open_microphone(self) -> MediaStreamTrack | None:
-        return ToneTrack(self.name) if self.has_microphone else None
-
-    def open_speaker(self) -> AudioSink | None:
-        return self.sink
+        super().__init__(name, camera, microphone, speaker=SilentSink())
 
 
 class UiMeeting:
