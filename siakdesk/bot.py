@@ -192,8 +192,30 @@ class Bot:
             "name": self.name,
             "participant_id": self.session.participant_id,
             "received": received,
+            "state": self.session.state.value,
             "reconnects": self.session.reconnects,
+            "seconds_without_media": round(self.session.seconds_without_media, 3),
         }
+
+    def frames_from(self, name: str) -> tuple[int, int]:
+        """Audio and video frames received from ``name`` so far (over every reconnect)."""
+        stats = self.received.get(name)
+        return (stats.audio_frames, stats.video_frames) if stats else (0, 0)
+
+    async def wait_for_more_from(
+        self, names: Sequence[str], audio: int = 10, video: int = 3
+    ) -> None:
+        """Return once ``audio``/``video`` more frames came from each of ``names``."""
+        base = {name: self.frames_from(name) for name in names}
+
+        def more(bot: Bot) -> bool:
+            for name in names:
+                got_audio, got_video = bot.frames_from(name)
+                if got_audio < base[name][0] + audio or got_video < base[name][1] + video:
+                    return False
+            return True
+
+        await self.wait_until(more)
 
     def _on_event(self, event: SessionEvent) -> None:
         if isinstance(event, TrackAdded):

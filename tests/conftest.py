@@ -15,7 +15,7 @@ from aiohttp import web
 
 from siakdesk.bot import Bot, BotConfig
 from siakdesk.core import icepolicy
-from siakdesk.core.meetingsession import SessionConfig
+from siakdesk.core.meetingsession import ReconnectPolicy, SessionConfig
 from siakdesk.core.signaling import ServerEndpoint
 from siakdesk.server.app import SERVER, MeetingServer, app_factory
 from siakdesk.server.config import RoomConfig, ServerConfig
@@ -89,6 +89,8 @@ async def make_bot(server: RunningServer) -> AsyncIterator[BotFactory]:
             office=kwargs.pop("office", f"Kecamatan {name}"),
             passcode=kwargs.pop("passcode", "1234"),
             decode=kwargs.pop("decode", True),
+            link=kwargs.pop("link", None),
+            reconnect=kwargs.pop("reconnect", ReconnectPolicy()),
         )
         bot = Bot(BotConfig(session=session, **kwargs))
         bots.append(bot)

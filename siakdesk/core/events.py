@@ -17,6 +17,7 @@ class SessionState(enum.Enum):
     CONNECTING = "connecting"  # opening the signaling socket
     JOINING = "joining"  # admitted; negotiating media
     JOINED = "joined"  # in the meeting, media connected
+    RECONNECTING = "reconnecting"  # lost the server or the media; getting back by itself
     LEFT = "left"  # the user left, or the session was closed
     FAILED = "failed"  # could not join, or the meeting was lost
 
@@ -28,7 +29,10 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
         {SessionState.JOINING, SessionState.FAILED, SessionState.LEFT}
     ),
     SessionState.JOINING: frozenset({SessionState.JOINED, SessionState.FAILED, SessionState.LEFT}),
-    SessionState.JOINED: frozenset({SessionState.FAILED, SessionState.LEFT}),
+    SessionState.JOINED: frozenset(
+        {SessionState.RECONNECTING, SessionState.FAILED, SessionState.LEFT}
+    ),
+    SessionState.RECONNECTING: frozenset({SessionState.JOINED, SessionState.LEFT}),
     SessionState.FAILED: frozenset({SessionState.LEFT}),
     SessionState.LEFT: frozenset(),
 }
@@ -79,6 +83,14 @@ class ServerError:
     message: str
 
 
+@dataclasses.dataclass(frozen=True)
+class ReconnectAttempt:
+    """The session is about to try to get back into the meeting (attempt 1, 2, ...)."""
+
+    attempt: int
+    reason: str
+
+
 SessionEvent = (
     StateChanged
     | ParticipantJoined
@@ -87,4 +99,5 @@ SessionEvent = (
     | TrackAdded
     | TrackRemoved
     | ServerError
+    | ReconnectAttempt
 )

@@ -6,10 +6,23 @@ server's slots, and tells listeners what happens (:mod:`siakdesk.core.events`).
 The desktop UI and the headless bot drive the same class; neither touches the
 network themselves.
 
+Staying in: once joined, a supervisor task keeps the session in the meeting
+until the user leaves.  Trouble has four sources, each noticed within 5 s:
+the signaling socket ends or falls silent (heartbeat), no media packet arrives
+(the server's RTCP sender reports come every 0.5-1.5 s even when nobody talks,
+so silence means a dead path), the peer connection fails, or the network
+changes under us (a new local address, or the PC woke from sleep).  Dead media
+with live signaling gets a new peer connection on the same socket (aiortc has
+no ICE restart); anything else a new socket that resumes the same participant
+with the server's resume token, then a new peer connection.  Attempts repeat
+forever with exponential backoff and jitter (:class:`ReconnectPolicy`); while
+waiting, a cheap TCP probe notices at once that the server is reachable again,
+so a returning link is used within about a second whatever the backoff.
+
 Ownership: the session owns its signaling client, its peer connection, the task
-that reads signaling messages and one reader task per receive slot.
-:meth:`close` (also :meth:`leave`) cancels and awaits all of them, and may be
-called any number of times.
+that reads signaling messages, one reader task per receive slot, and the
+supervisor and its two watchers.  :meth:`close` (also :meth:`leave`) cancels
+and awaits all of them, and may be called any number of times.
 """
 
 from __future__ import annotations
@@ -19,8 +32,11 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import random
+import socket
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.jitterbuffer import JitterFrame
@@ -34,6 +50,7 @@ from siakdesk.core.events import (
     ParticipantJoined,
     ParticipantLeft,
     ParticipantUpdated,
+    ReconnectAttempt,
     ServerError,
     SessionEvent,
     SessionState,
@@ -41,7 +58,10 @@ from siakdesk.core.events import (
     TrackAdded,
     TrackRemoved,
 )
+from siakdesk.core.link import LinkTap
 from siakdesk.core.protocol import (
+    HEARTBEAT_INTERVAL,
+    HEARTBEAT_TIMEOUT,
     Answer,
     Error,
     Join,
@@ -51,6 +71,7 @@ from siakdesk.core.protocol import (
     Offer,
     ParticipantInfo,
     SlotAssignment,
+    SlotCounts,
     SlotMap,
 )
 from siakdesk.core.protocol import (
@@ -63,15 +84,17 @@ from siakdesk.core.protocol import (
     ParticipantUpdated as ParticipantUpdatedMessage,
 )
 from siakdesk.core.remotetrack import RemoteTrack
-from siakdesk.core.signaling import ServerEndpoint, SignalingClient, SignalingError
+from siakdesk.core.signaling import ServerEndpoint, SignalingClient, SignalingError, probe
 from siakdesk.media.encodedtap import tap_receiver
-from siakdesk.media.gatedtrack import GatedTrack
+from siakdesk.media.gatedtrack import GatedTrack, SenderFeed
 
 logger = logging.getLogger(__name__)
 
 JOIN_TIMEOUT = 20.0
 #: The codecs the server forwards (it refuses offers that prefer others).
 CODEC_MIME = {"audio": "audio/opus", "video": "video/VP8"}
+#: Media packets normally arrive at least this often (RTCP sender reports: <= 1.5 s apart).
+MEDIA_GAP_NORMAL = 2.0
 
 
 class JoinError(Exception):
@@ -81,6 +104,37 @@ class JoinError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+@dataclasses.dataclass(frozen=True)
+class ReconnectPolicy:
+    """How the session watches its connection and how it gets back in.
+
+    Attempt 1 starts at once; attempt ``n`` waits ``first_delay * 2**(n-2)``,
+    capped at ``max_delay``, times a random factor in [0.5, 1] so offices that
+    lost the server together do not come back in lockstep.  Between attempts a
+    TCP probe every ``probe_interval`` ends the wait as soon as the server
+    answers again after it did not.
+    """
+
+    first_delay: float = 1.0
+    max_delay: float = 15.0
+    probe_interval: float = 1.0
+    #: one attempt: socket, join and media, all of it
+    attempt_timeout: float = 12.0
+    connect_timeout: float = 5.0
+    heartbeat_interval: float = HEARTBEAT_INTERVAL
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT
+    #: no media packet for this long: the media path is dead
+    media_timeout: float = 4.0
+    #: how often the media and network watchers look
+    watch_interval: float = 0.5
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait before ``attempt`` (1-based)."""
+        if attempt <= 1:
+            return 0.0
+        return min(self.max_delay, self.first_delay * 2 ** (attempt - 2)) * rng.uniform(0.5, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +149,9 @@ class SessionConfig:
     ice_addresses: tuple[str, ...] | None = None
     #: decode what arrives; ``False`` only counts encoded frames (load tests, many bots)
     decode: bool = True
+    reconnect: ReconnectPolicy = ReconnectPolicy()
+    #: an emulated link between this session and the network (tests, the network lab)
+    link: LinkTap | None = dataclasses.field(default=None, compare=False)
 
 
 Listener = Callable[[SessionEvent], None]
@@ -106,6 +163,23 @@ def _codec_preferences(kind: str) -> list[object]:
     return [c for c in capabilities if c.mimeType.lower() in (wanted, f"{kind}/rtx")]
 
 
+def _rx_packets(pc: RTCPeerConnection) -> int:
+    """Packets received by ``pc``'s DTLS transports (RTP, RTCP and DTLS alike)."""
+    total = 0
+    seen: set[int] = set()
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.receiver.transport
+        if dtls is None or id(dtls) in seen:
+            continue
+        seen.add(id(dtls))
+        total += getattr(dtls, "_RTCDtlsTransport__rx_packets", 0)  # aiortc keeps no public count
+    return total
+
+
+class _Trouble(Exception):
+    """Something broke the session's hold on the meeting; the supervisor handles it."""
+
+
 class MeetingSession:
     def __init__(
         self,
@@ -114,6 +188,7 @@ class MeetingSession:
         video: MediaStreamTrack | None = None,
     ) -> None:
         self.config = config
+        self.policy = config.reconnect
         #: what is sent: the given tracks behind a mute gate each
         self.local: dict[str, GatedTrack] = {
             kind: GatedTrack(track)
@@ -123,18 +198,33 @@ class MeetingSession:
         self.state = SessionState.IDLE
         self.participant_id: str | None = None
         self.roster: dict[str, ParticipantInfo] = {}
+        #: times the session lost the meeting and went back in by itself
         self.reconnects = 0
+        #: seconds in which no media packet arrived although some should have
+        self.seconds_without_media = 0.0
+        #: when the last media packet arrived (``time.monotonic()``), ``None`` before the first
+        self.last_media_at: float | None = None
+        self.joined_at: float | None = None
         self._listeners: list[Listener] = []
         self._signaling: SignalingClient | None = None
         self._pc: RTCPeerConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._slot_readers: list[asyncio.Task[None]] = []
+        self._background: list[asyncio.Task[None]] = []
         self._slot_owner: dict[str, str] = {}
         self._tracks: dict[tuple[str, str], RemoteTrack] = {}
         self._answer: asyncio.Future[str] | None = None
         self._connected = asyncio.Event()
-        self._failure: JoinError | None = None
-        self.joined_at: float | None = None
+        self._admitted = False
+        self._resume_token = ""
+        self._trouble = asyncio.Event()
+        self._trouble_reason = ""
+        self._trouble_media_only = False
+        self._kick = asyncio.Event()
+        self._rx_seen: tuple[int, int] = (0, -1)  # (id of the pc, packets)
+        self._media_since = 0.0  # when the current media connection came up
+        self._slots = SlotCounts(audio=0, video=0)
+        self._random = random.Random()
 
     # -- listeners ---------------------------------------------------------
 
@@ -170,10 +260,13 @@ class MeetingSession:
         return list(self._tracks.values())
 
     async def join(self) -> None:
-        """Connect, join and negotiate media; return once media flows, or raise JoinError."""
+        """Connect, join and negotiate media; return once media flows, or raise JoinError.
+
+        From then on the session stays in the meeting by itself until :meth:`leave`.
+        """
         self._set_state(SessionState.CONNECTING, self.config.endpoint.url)
         try:
-            await asyncio.wait_for(self._join(), JOIN_TIMEOUT)
+            await asyncio.wait_for(self._establish(resume=False), JOIN_TIMEOUT)
         except JoinError as exc:
             await self._fail(exc)
             raise
@@ -181,6 +274,12 @@ class MeetingSession:
             timeout = JoinError("timeout", f"no meeting after {JOIN_TIMEOUT:.0f} s")
             await self._fail(timeout)
             raise timeout from None
+        self._set_state(SessionState.JOINED, "media connected")
+        self._background = [
+            asyncio.ensure_future(self._supervise()),
+            asyncio.ensure_future(self._watch_media()),
+            asyncio.ensure_future(self._watch_network()),
+        ]
 
     def is_muted(self, kind: str) -> bool:
         """True when ``kind`` is muted, or there is no such device to send."""
@@ -197,92 +296,111 @@ class MeetingSession:
         await self._send_media_state()
 
     async def _send_media_state(self) -> None:
-        if self._signaling is None or self.state not in (SessionState.JOINING, SessionState.JOINED):
-            return
+        if self._signaling is None or not self._admitted:
+            return  # sent again once admitted (after a reconnect too)
         state = MediaState(audio_muted=self.is_muted("audio"), video_muted=self.is_muted("video"))
         with contextlib.suppress(SignalingError):
             await self._signaling.send(state)
 
     async def leave(self) -> None:
         """Leave the meeting politely and release everything."""
-        if self._signaling is not None and self.state is SessionState.JOINED:
+        if self._signaling is not None and self._admitted:
             with contextlib.suppress(SignalingError):
                 await self._signaling.send(Leave())
         await self.close()
 
     async def close(self) -> None:
         """Release the socket, the peer connection and every task; idempotent."""
-        tasks = [t for t in (self._reader, *self._slot_readers) if t is not None]
-        self._reader = None
-        self._slot_readers = []
-        for task in tasks:
+        background, self._background = self._background, []
+        for task in background:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if self._pc is not None:
-            pc, self._pc = self._pc, None
-            await pc.close()
-        if self._signaling is not None:
-            await self._signaling.close()
-        for key in list(self._tracks):
-            self._drop_track(*key)
+        await asyncio.gather(*background, return_exceptions=True)
+        await self._teardown()
+        for gate in self.local.values():
+            gate.stop()  # and the device behind it
         if self.state is not SessionState.LEFT:
             self._set_state(SessionState.LEFT, "closed")
 
-    # -- joining -----------------------------------------------------------
+    # -- establishing: join or resume, then media -----------------------------
 
-    async def _join(self) -> None:
+    async def _establish(self, resume: bool) -> None:
+        """Open a socket, join (or resume) and negotiate media; raise JoinError on failure."""
         config = self.config
-        self._signaling = SignalingClient(config.endpoint)
+        signaling = SignalingClient(
+            config.endpoint,
+            link=config.link,
+            heartbeat_interval=self.policy.heartbeat_interval,
+            heartbeat_timeout=self.policy.heartbeat_timeout,
+            connect_timeout=self.policy.connect_timeout,
+        )
+        self._signaling = signaling
         try:
-            await self._signaling.connect()
-            await self._signaling.send(
+            await signaling.connect()
+            await signaling.send(
                 Join(
                     room=config.room,
                     name=config.name,
                     office=config.office,
                     passcode=config.passcode,
+                    resume_token=self._resume_token if resume else "",
                 )
             )
         except SignalingError as exc:
             raise JoinError(exc.code, exc.message) from None
         except ValueError as exc:  # the Join itself is invalid (empty name, say)
             raise JoinError("bad_message", str(exc)) from None
-        reply = await self._signaling.receive()
+        reply = await signaling.receive()
         if isinstance(reply, Error):
             raise JoinError(reply.code, reply.message)
         if not isinstance(reply, Joined):
-            raise JoinError("closed", "the server closed the connection before admitting us")
+            raise JoinError("closed", signaling.end_reason or "the server did not admit us")
+        if resume and not reply.resumed:
+            logger.info("%s: the server did not know us any more; joined afresh", config.name)
         self.participant_id = reply.participant_id
-        self.joined_at = time.monotonic()
-        for info in reply.roster:
-            self._add_participant(info)
-        self._set_state(SessionState.JOINING, f"admitted as {reply.participant_id}")
+        self._resume_token = reply.resume_token
+        self._slots = reply.slots
+        self._admitted = True
+        if self.joined_at is None:
+            self.joined_at = time.monotonic()
+        self._sync_roster(reply.roster)
+        if self.state is SessionState.CONNECTING:
+            self._set_state(SessionState.JOINING, f"admitted as {reply.participant_id}")
         await self._send_media_state()
 
         addresses = config.ice_addresses
-        if addresses is None and self._signaling.local_address:
-            addresses = (self._signaling.local_address,)
+        if addresses is None and signaling.local_address:
+            addresses = (signaling.local_address,)
         icepolicy.restrict_host_addresses(addresses)
+        self._reader = asyncio.ensure_future(self._read_signaling(signaling))
+        await self._negotiate()
 
+    async def _negotiate(self) -> None:
+        """A new peer connection on the current socket; return once its media is connected."""
+        await self._close_media()
+        assert self._signaling is not None and self._reader is not None
+        config = self.config
         self._answer = asyncio.get_running_loop().create_future()
-        self._reader = asyncio.ensure_future(self._read_signaling())
+        self._connected = asyncio.Event()
         pc = RTCPeerConnection(configuration=icepolicy.rtc_configuration(config.stun_urls))
         self._pc = pc
-        pc.on("connectionstatechange", self._on_connection_state)
+        pc.on("connectionstatechange", functools.partial(self._on_connection_state, pc))
         receivers: list[RTCRtpTransceiver] = []
         for kind in ("audio", "video"):
             track = self.local.get(kind)
             if track is not None:
-                publisher = pc.addTransceiver(track, direction="sendonly")
+                publisher = pc.addTransceiver(SenderFeed(track), direction="sendonly")
                 publisher.setCodecPreferences(_codec_preferences(kind))  # type: ignore[arg-type]
+        slots = self._slots
         for kind in ("audio", "video"):
-            for _ in range(getattr(reply.slots, kind)):
+            for _ in range(getattr(slots, kind)):
                 transceiver = pc.addTransceiver(kind, direction="recvonly")
                 transceiver.setCodecPreferences(_codec_preferences(kind))  # type: ignore[arg-type]
                 receivers.append(transceiver)
                 if not config.decode:
                     tap_receiver(transceiver.receiver, functools.partial(self._count, transceiver))
         await pc.setLocalDescription(await pc.createOffer())
+        if config.link is not None:
+            config.link.attach_peer_connection(pc)
         try:
             await self._signaling.send(Offer(sdp=pc.localDescription.sdp))
         except SignalingError as exc:
@@ -302,20 +420,20 @@ class MeetingSession:
             await asyncio.wait([connected, self._reader], return_when=asyncio.FIRST_COMPLETED)
         finally:
             connected.cancel()
-        if self._failure is not None:
-            raise self._failure
-        self._set_state(SessionState.JOINED, "media connected")
+        if self._reader.done():
+            raise JoinError("closed", self._signaling.end_reason or "the server went away")
+        if pc.connectionState != "connected":
+            raise JoinError("media", f"the media connection {pc.connectionState}")
 
-    def _on_connection_state(self) -> None:
-        if self._pc is None:
+    def _on_connection_state(self, pc: RTCPeerConnection) -> None:
+        if pc is not self._pc:
             return
-        state = self._pc.connectionState
+        state = pc.connectionState
         logger.info("%s: media %s", self.config.name, state)
-        if state == "connected":
+        if state in ("connected", "failed", "closed"):
             self._connected.set()
-        elif state == "failed" and self.state is SessionState.JOINED:
-            # the reconnect loop (auto-reconnect issue) takes over from here
-            self._set_state(SessionState.FAILED, "media connection failed")
+        if state == "failed" and self.state is SessionState.JOINED:
+            self._raise_trouble("the media connection failed", media_only=True)
 
     async def _fail(self, exc: JoinError) -> None:
         logger.info("%s: could not join: %s", self.config.name, exc.message)
@@ -323,12 +441,170 @@ class MeetingSession:
             self._set_state(SessionState.FAILED, exc.message)
         await self.close()
 
+    async def _close_media(self) -> None:
+        readers, self._slot_readers = self._slot_readers, []
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        if self._pc is not None:
+            pc, self._pc = self._pc, None
+            await pc.close()
+        for key in list(self._tracks):
+            self._drop_track(*key)
+        self._slot_owner = {}
+
+    async def _teardown(self) -> None:
+        """Release the media, the reader and the socket (aborted: the link may be dead)."""
+        await self._close_media()
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        if self._signaling is not None:
+            signaling, self._signaling = self._signaling, None
+            await signaling.abort()
+        self._admitted = False
+
+    # -- staying in the meeting -------------------------------------------------
+
+    def _raise_trouble(self, reason: str, media_only: bool) -> None:
+        if self._trouble.is_set():
+            self._trouble_media_only &= media_only
+            return
+        self._trouble_reason = reason
+        self._trouble_media_only = media_only
+        self._trouble.set()
+
+    async def _supervise(self) -> None:
+        while True:
+            await self._trouble.wait()
+            reason, media_only = self._trouble_reason, self._trouble_media_only
+            self.reconnects += 1
+            self._set_state(SessionState.RECONNECTING, reason)
+            if media_only and self._signaling is not None and self._reader is not None:
+                self._emit(ReconnectAttempt(1, reason))
+                try:
+                    await asyncio.wait_for(self._negotiate(), self.policy.attempt_timeout)
+                except Exception as exc:
+                    reason = _describe(exc)
+                    logger.info("%s: new media connection failed: %s", self.config.name, reason)
+                else:
+                    self._recovered(1)
+                    continue
+            await self._reconnect(reason)
+
+    def _recovered(self, attempts: int) -> None:
+        self._media_since = time.monotonic()
+        self._trouble.clear()
+        self._kick.clear()
+        plural = "s" if attempts != 1 else ""
+        self._set_state(SessionState.JOINED, f"back after {attempts} attempt{plural}")
+
+    async def _reconnect(self, reason: str) -> None:
+        await self._teardown()
+        attempt = 0
+        while True:
+            attempt += 1
+            self._emit(ReconnectAttempt(attempt, reason))
+            try:
+                await asyncio.wait_for(self._establish(resume=True), self.policy.attempt_timeout)
+            except Exception as exc:
+                reason = _describe(exc)
+                logger.info("%s: attempt %d failed: %s", self.config.name, attempt, reason)
+                await self._teardown()
+            else:
+                self._recovered(attempt)
+                return
+            await self._wait_before(attempt + 1)
+
+    async def _wait_before(self, attempt: int) -> None:
+        """Back off before ``attempt``; end early when the server answers again or the net moved."""
+        deadline = time.monotonic() + self.policy.delay(attempt, self._random)
+        self._kick.clear()
+        was_reachable: bool | None = None
+        while (left := deadline - time.monotonic()) > 0:
+            step = min(left, self.policy.probe_interval)
+            started = time.monotonic()
+            reachable = await probe(self.config.endpoint, self.config.link, step)
+            if reachable and was_reachable is False:
+                logger.info("%s: the server answers again", self.config.name)
+                return
+            was_reachable = reachable
+            if self._kick.is_set():
+                return
+            rest = step - (time.monotonic() - started)
+            if rest > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), rest)
+                if self._kick.is_set():
+                    return
+
+    async def _watch_media(self) -> None:
+        """Notice a media path that went silent; count the seconds without media."""
+        self.last_media_at = self._media_since = time.monotonic()
+        while True:
+            await asyncio.sleep(self.policy.watch_interval)
+            now = time.monotonic()
+            pc = self._pc
+            packets = _rx_packets(pc) if pc is not None else -1
+            key = (id(pc), packets)
+            if pc is not None and packets > 0 and key != self._rx_seen:
+                gap = now - (self.last_media_at or now)
+                if gap > MEDIA_GAP_NORMAL:
+                    self.seconds_without_media += gap
+                self.last_media_at = now
+                self._rx_seen = key
+            elif (
+                self.state is SessionState.JOINED
+                and now - max(self.last_media_at or 0.0, self._media_since)
+                > self.policy.media_timeout
+            ):
+                silent = now - max(self.last_media_at or 0.0, self._media_since)
+                self._raise_trouble(f"no media for {silent:.1f} s", media_only=True)
+
+    async def _watch_network(self) -> None:
+        """Notice the PC waking from sleep and a new local address; reconnect at once."""
+        wall, mono = time.time(), time.monotonic()
+        checks = 0
+        while True:
+            await asyncio.sleep(1.0)
+            now_wall, now_mono = time.time(), time.monotonic()
+            # Linux's monotonic clock stops in suspend, Windows' does not: look at both
+            if now_mono - mono > 5.0 or (now_wall - wall) - (now_mono - mono) > 3.0:
+                self._network_moved("the computer woke from sleep")
+            wall, mono = now_wall, now_mono
+            checks += 1
+            if checks % 2 or self._signaling is None or not self._signaling.local_address:
+                continue
+            used = self._signaling.local_address
+            route = await self._route_address()
+            if route is not None and route != used:
+                self._network_moved(f"the network changed ({used} -> {route})")
+
+    def _network_moved(self, reason: str) -> None:
+        logger.info("%s: %s", self.config.name, reason)
+        self._kick.set()
+        if self.state is SessionState.JOINED:
+            self._raise_trouble(reason, media_only=False)
+
+    async def _route_address(self) -> str | None:
+        """The local address the OS would use to reach the server now, or None if no route."""
+        url = self.config.endpoint.url
+        host = urlsplit(url).hostname or ""
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, 9, type=socket.SOCK_DGRAM)
+            family, _, _, _, address = infos[0]
+            with socket.socket(family, socket.SOCK_DGRAM) as probe_socket:
+                probe_socket.connect(address)  # a route lookup; sends nothing
+                return str(probe_socket.getsockname()[0])
+        except (OSError, IndexError):
+            return None
+
     # -- signaling messages ------------------------------------------------
 
-    async def _read_signaling(self) -> None:
-        assert self._signaling is not None
+    async def _read_signaling(self, signaling: SignalingClient) -> None:
         while True:
-            message = await self._signaling.receive()
+            message = await signaling.receive()
             if message is None:
                 break
             if isinstance(message, Answer):
@@ -339,9 +615,7 @@ class MeetingSession:
             elif isinstance(message, ParticipantJoinedMessage):
                 self._add_participant(message.participant)
             elif isinstance(message, ParticipantUpdatedMessage):
-                if message.participant.id in self.roster:
-                    self.roster[message.participant.id] = message.participant
-                    self._emit(ParticipantUpdated(message.participant))
+                self._update_participant(message.participant)
             elif isinstance(message, ParticipantLeftMessage):
                 self._remove_participant(message.participant_id, message.reason)
             elif isinstance(message, Error):
@@ -349,23 +623,37 @@ class MeetingSession:
                     "%s: server error %s: %s", self.config.name, message.code, message.message
                 )
                 if self._answer is not None and not self._answer.done() and message.ref == "offer":
-                    self._failure = JoinError(message.code, message.message)
-                    self._answer.set_exception(self._failure)
+                    self._answer.set_exception(JoinError(message.code, message.message))
                 self._emit(ServerError(message.code, message.message))
-        reason = f"the server closed the connection (code {self._signaling.close_code})"
+        reason = signaling.end_reason or "the server closed the connection"
+        self._admitted = False
         if self._answer is not None and not self._answer.done():
-            self._failure = JoinError("closed", reason)
-            self._answer.set_exception(self._failure)
-        elif self.state is SessionState.JOINING:
-            self._failure = JoinError("closed", reason)
-        elif self.state is SessionState.JOINED:
-            self._set_state(SessionState.FAILED, reason)
+            self._answer.set_exception(JoinError("closed", reason))
+        if self.state is SessionState.JOINED:
+            self._raise_trouble(reason, media_only=False)
+
+    def _sync_roster(self, roster: list[ParticipantInfo]) -> None:
+        """Make the roster what the server says (after a resume, people came and went)."""
+        current = {info.id: info for info in roster if info.id != self.participant_id}
+        for participant_id in list(self.roster):
+            if participant_id not in current:
+                self._remove_participant(participant_id, "left")
+        for info in current.values():
+            if info.id in self.roster:
+                self._update_participant(info)
+            else:
+                self._add_participant(info)
 
     def _add_participant(self, info: ParticipantInfo) -> None:
         if info.id in self.roster or info.id == self.participant_id:
             return
         self.roster[info.id] = info
         self._emit(ParticipantJoined(info))
+
+    def _update_participant(self, info: ParticipantInfo) -> None:
+        if info.id in self.roster and self.roster[info.id] != info:
+            self.roster[info.id] = info
+            self._emit(ParticipantUpdated(info))
 
     def _remove_participant(self, participant_id: str, reason: str) -> None:
         info = self.roster.pop(participant_id, None)
@@ -413,3 +701,11 @@ class MeetingSession:
             remote = self._tracks.get((owner, track.kind)) if owner else None
             if remote is not None and isinstance(frame, Frame):
                 remote.feed(frame)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, JoinError):
+        return exc.message
+    if isinstance(exc, TimeoutError):
+        return "the attempt took too long"
+    return f"{type(exc).__name__}: {exc}"

@@ -38,6 +38,11 @@ MAX_MESSAGE_BYTES = 256 * 1024
 #: Longest name or office a participant may use, in characters.
 MAX_NAME_CHARS = 64
 
+#: How often a client sends ``ping``; a side that hears nothing for
+#: :data:`HEARTBEAT_TIMEOUT` treats the connection as dead.
+HEARTBEAT_INTERVAL = 1.5
+HEARTBEAT_TIMEOUT = 4.5
+
 #: What a room name looks like (it appears in URLs, logs and file names).
 ROOM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -81,6 +86,8 @@ class ParticipantInfo(msgspec.Struct, frozen=True):
     office: str = ""
     audio_muted: bool = False
     video_muted: bool = False
+    #: ``reconnecting`` while the server waits for a lost participant to come back
+    connection: Literal["connected", "reconnecting"] = "connected"
 
 
 class SlotCounts(msgspec.Struct, frozen=True):
@@ -107,8 +114,12 @@ class Join(Message, frozen=True, tag="join"):
     name: str
     office: str = ""
     passcode: str = ""
+    #: the token of an earlier ``joined``: come back as the same participant
+    resume_token: str = ""
 
     def __post_init__(self) -> None:
+        if len(self.resume_token) > 128:
+            raise ValueError("resume_token is too long")
         for field, value in (("name", self.name), ("office", self.office)):
             if len(value) > MAX_NAME_CHARS:
                 raise ValueError(f"{field} is longer than {MAX_NAME_CHARS} characters")
@@ -151,6 +162,8 @@ class Leave(Message, frozen=True, tag="leave"):
 
 
 class Ping(Message, frozen=True, tag="ping"):
+    """The client's heartbeat (every :data:`HEARTBEAT_INTERVAL`); the server answers ``pong``."""
+
     TYPE = "ping"
     nonce: int = 0
 
@@ -164,6 +177,10 @@ class Joined(Message, frozen=True, tag="joined"):
     room: str
     roster: list[ParticipantInfo]
     slots: SlotCounts
+    #: present it in a later ``join`` to resume this participant after a lost connection
+    resume_token: str = ""
+    #: True when a ``join`` with a resume token found the participant it named
+    resumed: bool = False
 
 
 class ParticipantJoined(Message, frozen=True, tag="participant_joined"):

@@ -1,8 +1,18 @@
-"""The client end of the signaling WebSocket."""
+"""The client end of the signaling WebSocket.
+
+The client sends a ``ping`` every :data:`~siakdesk.core.protocol.HEARTBEAT_INTERVAL`
+and the server answers each with a ``pong``; the server closes a socket that has
+been silent for its own timeout, and :meth:`SignalingClient.receive` ends (returns
+``None``) when nothing at all arrived for ``heartbeat_timeout``.  A dead link is
+noticed within 5 s either way, where TCP alone would take minutes.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import itertools
 import logging
 import ssl
 from urllib.parse import urlsplit, urlunsplit
@@ -10,7 +20,16 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from siakdesk.core import protocol
-from siakdesk.core.protocol import SERVER_MESSAGES, Message, ProtocolError
+from siakdesk.core.link import LinkTap
+from siakdesk.core.protocol import (
+    HEARTBEAT_INTERVAL,
+    HEARTBEAT_TIMEOUT,
+    SERVER_MESSAGES,
+    Message,
+    Ping,
+    Pong,
+    ProtocolError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,24 +92,45 @@ class ServerEndpoint:
 
 
 class SignalingClient:
-    """One WebSocket to the server, speaking :mod:`siakdesk.core.protocol`."""
+    """One WebSocket to the server, speaking :mod:`siakdesk.core.protocol`, with a heartbeat."""
 
-    def __init__(self, endpoint: ServerEndpoint) -> None:
+    def __init__(
+        self,
+        endpoint: ServerEndpoint,
+        link: LinkTap | None = None,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
         self.endpoint = endpoint
+        self.link = link
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout
+        self.connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._pinger: asyncio.Task[None] | None = None
         self.local_address: str | None = None
+        #: why :meth:`receive` ended, for logs and the UI
+        self.end_reason = ""
 
     async def connect(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT)
-        )
         url = self.endpoint.ws_url
+        if self.link is not None:
+            try:
+                await self.link.before_connect(self.connect_timeout)
+            except OSError as exc:
+                raise SignalingError(
+                    "unreachable", f"cannot reach the server at {url}: {exc}"
+                ) from None
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout)
+        )
         try:
             self._ws = await self._session.ws_connect(
                 url,
                 ssl=self.endpoint.ssl_option(),
-                heartbeat=20,
+                autoping=True,
                 max_msg_size=4 * protocol.MAX_MESSAGE_BYTES,
             )
         except aiohttp.ServerFingerprintMismatch as exc:
@@ -108,6 +148,19 @@ class SignalingClient:
             ) from None
         sockname = self._ws.get_extra_info("sockname")
         self.local_address = sockname[0] if sockname else None
+        if self.link is not None and self._ws._conn is not None:
+            transport = self._ws._conn.transport
+            if transport is not None:
+                self.link.attach_stream(transport)
+        self._pinger = asyncio.ensure_future(self._ping())
+
+    async def _ping(self) -> None:
+        for nonce in itertools.count(1):
+            await asyncio.sleep(self.heartbeat_interval)
+            try:
+                await self.send(Ping(nonce=nonce))
+            except SignalingError:
+                return
 
     async def send(self, message: Message) -> None:
         if self._ws is None or self._ws.closed:
@@ -118,27 +171,77 @@ class SignalingClient:
             raise SignalingError("closed", f"the connection to the server broke: {exc}") from None
 
     async def receive(self) -> Message | None:
-        """The next message, or ``None`` when the server closed the connection."""
+        """The next message, or ``None`` when the connection ended (see :attr:`end_reason`).
+
+        ``pong`` answers are consumed here; they only keep the connection alive.
+        """
         if self._ws is None:
             return None
         while True:
-            raw = await self._ws.receive()
+            try:
+                raw = await self._ws.receive(timeout=self.heartbeat_timeout)
+            except TimeoutError:
+                self.end_reason = f"no answer from the server for {self.heartbeat_timeout:g} s"
+                await self.abort()
+                return None
             if raw.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 try:
-                    return protocol.decode(raw.data, accept=SERVER_MESSAGES)
+                    message = protocol.decode(raw.data, accept=SERVER_MESSAGES)
                 except ProtocolError as exc:
                     # a newer server may send what we do not know: skip it, say so
                     logger.warning("ignored a message from the server: %s", exc.message)
                     continue
+                if isinstance(message, Pong):
+                    continue
+                return message
+            if raw.type is aiohttp.WSMsgType.ERROR:
+                self.end_reason = f"the connection to the server broke: {raw.data}"
+            else:
+                self.end_reason = f"the server closed the connection (code {self.close_code})"
             return None
 
     @property
     def close_code(self) -> int | None:
         return self._ws.close_code if self._ws is not None else None
 
+    async def abort(self) -> None:
+        """Drop the connection without a closing handshake (the link is presumed dead)."""
+        if self._ws is not None and self._ws._conn is not None:
+            transport = self._ws._conn.transport
+            if transport is not None:
+                transport.abort()
+        await self.close()
+
     async def close(self) -> None:
         """Close the socket and the HTTP session; idempotent."""
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pinger
+            self._pinger = None
         if self._ws is not None and not self._ws.closed:
-            await self._ws.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ws.close(), 2.0)
         if self._session is not None and not self._session.closed:
             await self._session.close()
+
+
+async def probe(endpoint: ServerEndpoint, link: LinkTap | None, within: float) -> bool:
+    """Whether a TCP connection to the server opens within ``within`` seconds (no TLS, no join).
+
+    Costs the server one accepted and closed connection; the reconnect loop uses it
+    between attempts to notice at once that a link came back.
+    """
+    parts = urlsplit(endpoint.url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+    try:
+        if link is not None:
+            await link.before_connect(within)
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), within)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True

@@ -38,3 +38,23 @@ class GatedTrack(MediaStreamTrack):
     def stop(self) -> None:
         super().stop()
         self.source.stop()
+
+
+class SenderFeed(MediaStreamTrack):
+    """What one peer connection sends of a :class:`GatedTrack` that outlives it.
+
+    aiortc's ``RTCRtpSender`` stops its track when it stops (``_run_rtp``'s
+    ``finally``), so a track handed straight to a peer connection dies with it.
+    A session that builds a new peer connection after a lost link gives each one
+    its own feed; stopping a feed leaves the gate and the device running.
+    """
+
+    def __init__(self, gate: GatedTrack) -> None:
+        super().__init__()
+        self.kind = gate.kind
+        self.gate = gate
+
+    async def recv(self) -> Frame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        return await self.gate.recv()

@@ -32,6 +32,7 @@ from siakdesk.core.protocol import (
 from siakdesk.server.config import ServerConfig
 from siakdesk.server.participant import Participant
 from siakdesk.server.room import Room
+from siakdesk.server.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,13 @@ class MeetingServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.rooms = {room.name: Room(room) for room in config.rooms}
+        self.store = Store(config.database)
+        self.rooms = {
+            room.name: Room(room, self.store, config.reconnect_grace, config.stun_urls)
+            for room in config.rooms
+        }
+        for room in self.rooms.values():
+            room.start()
         self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         self.started = time.monotonic()
 
@@ -56,6 +63,7 @@ class MeetingServer:
             await room.close()
         for ws in list(self.sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        self.store.close()
 
     def stats(self) -> dict[str, Any]:
         rooms = {}
@@ -65,6 +73,7 @@ class MeetingServer:
                 participants[p.id] = {
                     "name": p.name,
                     "office": p.office,
+                    "connection": p.info.connection,
                     "published": {
                         kind: {
                             "frames": pub.frames,
@@ -111,14 +120,20 @@ async def _send_error(ws: web.WebSocketResponse, exc: ProtocolError, ref: str = 
 
 async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     server = request.app[SERVER]
-    ws = web.WebSocketResponse(max_msg_size=WS_FRAME_LIMIT, heartbeat=20)
+    ws = web.WebSocketResponse(max_msg_size=WS_FRAME_LIMIT)
     await ws.prepare(request)
     server.sockets.add(ws)
     room: Room | None = None
     participant: Participant | None = None
     reason = "connection lost"
+    left = False
     try:
-        async for raw in ws:
+        while True:
+            try:
+                raw = await ws.receive(timeout=server.config.heartbeat_timeout)
+            except TimeoutError:
+                reason = f"silent for {server.config.heartbeat_timeout:g} s"
+                break
             if raw.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
             data: str | bytes = raw.data
@@ -136,7 +151,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                     if room is None:
                         raise ProtocolError("unknown_room", f"there is no room {message.room!r}")
                     try:
-                        room.check_admission(message)
+                        admission = await room.admit(message)
                     except ProtocolError as exc:
                         logger.info(
                             "refused %s (%s) from room %s: %s",
@@ -149,22 +164,22 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                         await ws.send_str(protocol.encode(error))
                         await ws.close(code=CLOSE_REFUSED, message=exc.code.encode())
                         break
-                    participant = Participant(
-                        room.new_participant_id(),
-                        message.name,
-                        message.office,
-                        ws,
-                        stun_urls=server.config.stun_urls,
-                    )
+                    participant = admission.participant
+                    participant.attach(ws)
                     participant.post(
                         Joined(
                             participant_id=participant.id,
                             room=room.name,
-                            roster=[p.info for p in room.participants.values()],
+                            roster=[
+                                p.info for p in room.participants.values() if p is not participant
+                            ],
                             slots=room.slot_counts,
+                            resume_token=admission.resume_token,
+                            resumed=admission.resumed,
                         )
                     )
-                    room.add(participant)
+                    if admission.resumed:
+                        room.update(participant)
                 elif isinstance(message, Ping):
                     await ws.send_str(protocol.encode(Pong(nonce=message.nonce)))
                 elif participant is None or room is None:
@@ -174,7 +189,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                 elif isinstance(message, Offer):
                     answer = await participant.negotiate(message.sdp, room.slot_counts)
                     participant.post(Answer(sdp=answer))
-                    room.rebalance()
+                    room.media_renewed(participant)
                 elif isinstance(message, IceCandidate):
                     await participant.add_ice_candidate(message.mid, message.candidate)
                 elif isinstance(message, MediaState):
@@ -183,6 +198,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                     room.update(participant)
                 elif isinstance(message, Leave):
                     reason = "left"
+                    left = True
                     break
             except ProtocolError as exc:
                 logger.info("error for %s: %s", participant or request.remote, exc.message)
@@ -197,8 +213,11 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         if ws.exception() is not None:
             logger.info("socket of %s failed: %s", participant or request.remote, ws.exception())
     finally:
-        if participant is not None and room is not None:
-            await room.remove(participant, reason)
+        if participant is not None and room is not None and participant.ws is ws:
+            if left:
+                await room.remove(participant, reason)
+            elif room.participants.get(participant.id) is participant:
+                await room.connection_lost(participant, reason)
         if not ws.closed:
             await ws.close()
     return ws

@@ -47,6 +47,12 @@ class ServerConfig:
     stun_urls: tuple[str, ...] = ()
     tls_cert: str | None = None
     tls_key: str | None = None
+    #: the SQLite file with the meetings' record (``:memory:``: lost when the process ends)
+    database: str = ":memory:"
+    #: a client that sent nothing for this long is gone (clients ping every 1.5 s)
+    heartbeat_timeout: float = 5.0
+    #: how long a participant whose connection was lost stays in the room, waiting for it
+    reconnect_grace: float = 300.0
 
     def __post_init__(self) -> None:
         names = [room.name for room in self.rooms]
@@ -56,5 +62,7 @@ class ServerConfig:
             raise ValueError("at least one room is needed")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together")
+        if self.heartbeat_timeout <= 0 or self.reconnect_grace < 0:
+            raise ValueError("heartbeat_timeout must be positive and reconnect_grace not negative")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be 0 to 65535")

@@ -81,24 +81,28 @@ class Participant:
         participant_id: str,
         name: str,
         office: str,
-        ws: web.WebSocketResponse,
         stun_urls: tuple[str, ...] = (),
+        role: str = "member",
     ) -> None:
         self.id = participant_id
         self.name = name
         self.office = office
+        self.role = role
         self.audio_muted = False
         self.video_muted = False
-        self._ws = ws
         self._stun_urls = stun_urls
+        #: the socket of the current connection; ``None`` while the participant is away
+        self.ws: web.WebSocketResponse | None = None
         self.pc: RTCPeerConnection | None = None
         self.publications: dict[str, Publication] = {}
         self.slots: list[SlotTrack] = []
         self._outbox: deque[str] = deque()
         self._wakeup = asyncio.Event()
         self._drained = asyncio.Event()
-        self._writer = asyncio.ensure_future(self._write())
+        self._writer: asyncio.Task[None] | None = None
         self._closed = False
+        #: when the connection was lost (``time.monotonic()``), None while connected
+        self.away_since: float | None = None
 
     def __repr__(self) -> str:
         return f"<Participant {self.id} {self.name!r}>"
@@ -111,11 +115,30 @@ class Participant:
             office=self.office,
             audio_muted=self.audio_muted,
             video_muted=self.video_muted,
+            connection="connected" if self.ws is not None else "reconnecting",
         )
 
+    def attach(self, ws: web.WebSocketResponse) -> None:
+        """Speak to the participant on ``ws`` from now on (a join, or a resume)."""
+        self.ws = ws
+        self.away_since = None
+        self._outbox.clear()
+        self._writer = asyncio.ensure_future(self._write(ws))
+
+    async def detach(self) -> None:
+        """The connection is gone: stop writing to it and release its media."""
+        self.ws = None
+        self.away_since = asyncio.get_running_loop().time()
+        await self._stop_writer(drain=False)
+        await self.close_media()
+
     def post(self, message: protocol.Message) -> None:
-        """Queue ``message`` for this participant's socket; never blocks the caller."""
-        if self._closed:
+        """Queue ``message`` for this participant's socket; never blocks the caller.
+
+        While the participant is away nothing is queued: what it missed (the
+        roster, the slots) is sent whole when it comes back.
+        """
+        if self._closed or self._writer is None or self._writer.done():
             return
         if len(self._outbox) >= MAX_OUTBOX:
             logger.warning("%s: outbox full, dropping the connection", self.name)
@@ -125,19 +148,33 @@ class Participant:
         self._drained.clear()
         self._wakeup.set()
 
-    async def _write(self) -> None:
+    async def _write(self, ws: web.WebSocketResponse) -> None:
         try:
             while True:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 while self._outbox:
-                    await self._ws.send_str(self._outbox.popleft())
+                    await ws.send_str(self._outbox.popleft())
                 self._drained.set()
         except (ConnectionError, RuntimeError) as exc:
             logger.info("%s: socket closed while sending: %s", self.name, exc)
         finally:
-            if not self._ws.closed:
-                await self._ws.close()
+            if not ws.closed:
+                await ws.close()
+
+    async def _stop_writer(self, drain: bool) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        # let queued messages (a final error, say) go out, then stop the writer
+        if drain and self._outbox and not writer.done():
+            try:
+                await asyncio.wait_for(self._drained.wait(), timeout=2)
+            except TimeoutError:
+                logger.info("%s: %d messages not delivered", self.name, len(self._outbox))
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        self._outbox.clear()
 
     async def negotiate(self, offer_sdp: str, slots: SlotCounts) -> str:
         """Answer a media offer with a new peer connection; return the answer's SDP."""
@@ -206,13 +243,7 @@ class Participant:
             return
         self._closed = True
         await self.close_media()
-        # let queued messages (a final error, say) go out, then stop the writer
-        if self._outbox and not self._writer.done():
-            try:
-                await asyncio.wait_for(self._drained.wait(), timeout=2)
-            except TimeoutError:
-                logger.info("%s: %d messages not delivered", self.name, len(self._outbox))
-        self._writer.cancel()
-        await asyncio.gather(self._writer, return_exceptions=True)
-        if not self._ws.closed:
-            await self._ws.close()
+        ws = self.ws
+        await self._stop_writer(drain=True)
+        if ws is not None and not ws.closed:
+            await ws.close()

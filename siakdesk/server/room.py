@@ -3,13 +3,23 @@
 Slot assignment is sticky: once a publisher has a slot at a subscriber it keeps
 it until it leaves, so a subscriber's decoder never has to switch streams
 mid-meeting.  A new publisher takes the lowest free slot of its kind.
+
+Lost connections: a participant whose socket ends without a ``leave`` stays in
+the room as *reconnecting* (everyone sees that, not a leave) for
+``reconnect_grace`` seconds, and its media is released.  A ``join`` with its
+resume token attaches the new socket to the same participant: same id, same
+role, one attendance.  The tokens are in the store, so this works across a
+server restart too.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hmac
 import logging
 import secrets
+import time
 
 from siakdesk.core.protocol import (
     Join,
@@ -23,15 +33,49 @@ from siakdesk.core.protocol import (
 )
 from siakdesk.server.config import RoomConfig
 from siakdesk.server.participant import Participant
+from siakdesk.server.store import Store, StoredParticipant
 
 logger = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass(frozen=True)
+class Admission:
+    participant: Participant
+    resume_token: str
+    resumed: bool
+
+
 class Room:
-    def __init__(self, config: RoomConfig) -> None:
+    def __init__(
+        self,
+        config: RoomConfig,
+        store: Store,
+        reconnect_grace: float = 300.0,
+        stun_urls: tuple[str, ...] = (),
+    ) -> None:
         self.config = config
+        self.store = store
+        self.reconnect_grace = reconnect_grace
+        self.stun_urls = stun_urls
         self.participants: dict[str, Participant] = {}
         self._last_maps: dict[str, list[SlotAssignment]] = {}
+        self._grace_tasks: dict[str, asyncio.Task[None]] = {}
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        """Close attendances a previous server process left open, unless they come back."""
+        stale = self.store.open_attendance(self.name)
+        if not stale:
+            return
+        started = time.time()
+
+        def sweep() -> None:
+            for participant_id in stale:
+                if participant_id not in self.participants:
+                    self.store.attendance_closed(participant_id, at=started)
+            logger.info("room %s: closed %d attendances of the last run", self.name, len(stale))
+
+        self._sweep = asyncio.get_running_loop().call_later(self.reconnect_grace, sweep)
 
     @property
     def name(self) -> str:
@@ -53,11 +97,56 @@ class Room:
                 f"room {self.name!r} is full ({self.config.max_participants} participants)",
             )
 
-    @staticmethod
-    def new_participant_id() -> str:
-        return secrets.token_urlsafe(9)
+    async def admit(self, join: Join) -> Admission:
+        """Let ``join`` in: resume the participant its token names, or a new one.
 
-    def add(self, participant: Participant) -> None:
+        Raises :class:`ProtocolError` when a new participant may not enter.
+        """
+        if join.resume_token:
+            resumed = await self._resume(join.resume_token)
+            if resumed is not None:
+                return Admission(resumed, join.resume_token, resumed=True)
+        self.check_admission(join)
+        token = secrets.token_urlsafe(24)
+        stored = StoredParticipant(
+            id=secrets.token_urlsafe(9),
+            room=self.name,
+            name=join.name,
+            office=join.office,
+            role="member",
+        )
+        self.store.add_participant(stored, token)
+        self.store.attendance_opened(stored)
+        participant = Participant(stored.id, stored.name, stored.office, self.stun_urls)
+        self._add(participant)
+        return Admission(participant, token, resumed=False)
+
+    async def _resume(self, token: str) -> Participant | None:
+        stored = self.store.find_by_token(self.name, token)
+        if stored is None:
+            return None
+        participant = self.participants.get(stored.id)
+        if participant is None:
+            # the server restarted (or the grace ran out): bring the participant back
+            participant = Participant(
+                stored.id, stored.name, stored.office, self.stun_urls, role=stored.role
+            )
+            if not self.store.attendance_resumed(stored.id):
+                self.store.attendance_opened(stored)
+            self._add(participant)
+        else:
+            if participant.ws is not None:
+                # the client gave up on a socket the server still holds: the new one wins
+                old = participant.ws
+                await participant.detach()
+                await old.close(code=4000, message=b"resumed on another connection")
+            self._cancel_grace(participant.id)
+            self.store.attendance_resumed(stored.id)
+        self._last_maps.pop(participant.id, None)
+        logger.info("%s (%s) is back in room %s", participant.name, participant.id, self.name)
+        return participant
+
+    def _add(self, participant: Participant) -> None:
         for other in self.participants.values():
             other.post(ParticipantJoined(participant=participant.info))
         self.participants[participant.id] = participant
@@ -69,6 +158,34 @@ class Room:
             len(self.participants),
         )
 
+    async def connection_lost(self, participant: Participant, reason: str) -> None:
+        """``participant``'s socket ended without a leave: wait for it to come back."""
+        if self.participants.get(participant.id) is not participant:
+            return
+        await participant.detach()
+        logger.info(
+            "%s lost its connection to room %s (%s); waiting %.0f s for it",
+            participant.name,
+            self.name,
+            reason,
+            self.reconnect_grace,
+        )
+        self.update(participant)
+        self.rebalance()
+        self._cancel_grace(participant.id)
+        self._grace_tasks[participant.id] = asyncio.ensure_future(self._grace(participant))
+
+    async def _grace(self, participant: Participant) -> None:
+        await asyncio.sleep(self.reconnect_grace)
+        self._grace_tasks.pop(participant.id, None)
+        if participant.ws is None and self.participants.get(participant.id) is participant:
+            await self.remove(participant, "connection lost")
+
+    def _cancel_grace(self, participant_id: str) -> None:
+        task = self._grace_tasks.pop(participant_id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
     def update(self, participant: Participant) -> None:
         """Tell everyone else that ``participant``'s state changed."""
         for other in self.participants.values():
@@ -78,7 +195,9 @@ class Room:
     async def remove(self, participant: Participant, reason: str) -> None:
         if self.participants.pop(participant.id, None) is None:
             return
+        self._cancel_grace(participant.id)
         self._last_maps.pop(participant.id, None)
+        self.store.attendance_closed(participant.id)
         await participant.close()
         for other in self.participants.values():
             other.post(ParticipantLeft(participant_id=participant.id, reason=reason))
@@ -89,6 +208,11 @@ class Room:
             reason,
             len(self.participants),
         )
+        self.rebalance()
+
+    def media_renewed(self, participant: Participant) -> None:
+        """``participant`` has a new peer connection: fill its slots and tell it the whole map."""
+        self._last_maps.pop(participant.id, None)
         self.rebalance()
 
     def rebalance(self) -> None:
@@ -129,5 +253,18 @@ class Room:
                 subscriber.post(SlotMap(assignments=assignments))
 
     async def close(self) -> None:
+        """The server stops: close every connection, keep everyone's place for a restart.
+
+        Attendance stays open; if the participants do not come back to the next
+        server, its :meth:`start` closes them at the time it started.
+        """
+        tasks = list(self._grace_tasks.values())
+        self._grace_tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._sweep is not None:
+            self._sweep.cancel()
         for participant in list(self.participants.values()):
-            await self.remove(participant, "server shutting down")
+            await participant.close()
+        self.participants.clear()

@@ -218,3 +218,55 @@ async def test_unusable_ice_candidate_is_refused(raw: RawClient) -> None:
         assert await raw.still_answers()
     finally:
         await pc.close()
+
+
+async def test_a_silent_client_becomes_reconnecting_and_resumes_with_its_token(
+    server: RunningServer, make_bot: BotFactory
+) -> None:
+    minas = await make_bot("Minas")
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(f"{server.url}/ws") as ws:
+            first = await RawClient(ws).join("Tamu")
+            assert first["type"] == "joined" and first["resume_token"]
+            assert not first["resumed"]
+            # say nothing: the server's heartbeat timeout (5 s) ends the connection
+            closed = await asyncio.wait_for(ws.receive(), 8)
+            assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), closed
+        changed = asyncio.Event()
+        minas.session.add_listener(lambda _event: changed.set())
+        async with asyncio.timeout(5):
+            while minas.session.roster[first["participant_id"]].connection != "reconnecting":
+                await changed.wait()
+                changed.clear()
+
+        async with session.ws_connect(f"{server.url}/ws") as ws:
+            client = RawClient(ws)
+            await client.send(
+                {
+                    "v": 1,
+                    "type": "join",
+                    "room": "siak",
+                    "name": "Tamu",
+                    "passcode": "",
+                    "resume_token": first["resume_token"],
+                }
+            )
+            again = await client.reply()
+            assert again["type"] == "joined" and again["resumed"]
+            assert again["participant_id"] == first["participant_id"]
+            # a made-up token is simply a new participant, who needs the passcode
+            async with session.ws_connect(f"{server.url}/ws") as other:
+                stranger = RawClient(other)
+                await stranger.send(
+                    {
+                        "v": 1,
+                        "type": "join",
+                        "room": "siak",
+                        "name": "X",
+                        "passcode": "1234",
+                        "resume_token": "made-up",
+                    }
+                )
+                reply = await stranger.reply()
+                assert reply["type"] == "joined" and not reply["resumed"]
+                assert reply["participant_id"] != first["participant_id"]
