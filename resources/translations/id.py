@@ -40,6 +40,13 @@ INDONESIAN = {
     "In the meeting · {count} participants": "Dalam rapat · {count} peserta",
     "You left the meeting": "Anda telah keluar dari rapat",
     "Connection lost: {detail}": "Sambungan terputus: {detail}",
+    "Connection lost; getting back in by itself": "Sambungan terputus; menyambung ulang sendiri",
+    "Reconnecting... attempt {n}": "Menyambung ulang... percobaan {n}",
+    "Reconnecting...": "Menyambung ulang...",
+    "last media {seconds} s ago": "media terakhir {seconds} detik lalu",
+    "connection lost {count} times so far": "sudah {count} kali terputus",
+    "reconnects: {count}": "sambung ulang: {count}",
+    "{label} · reconnecting...": "{label} · menyambung ulang...",
     "{name} (you)": "{name} (Anda)",
     "{label} · mic off": "{label} · mik mati",
 }

@@ -47,6 +47,7 @@
     <name>MainWindow</name>
     <message>
         <source>SiakDesk · Siak Regency meeting</source>
+        <extracomment>an emulated link for the window's session (the network lab; None: the real network)</extracomment>
         <translation>SiakDesk · Rapat Kabupaten Siak</translation>
     </message>
     <message>
@@ -82,6 +83,7 @@
     <name>MeetingView</name>
     <message>
         <source>Unmute</source>
+        <extracomment>what the user sees while the session gets back into the meeting by itself</extracomment>
         <translation>Nyalakan mikrofon</translation>
     </message>
     <message>
@@ -125,6 +127,22 @@
         <translation>Keluar dari rapat (Ctrl+Shift+Q)</translation>
     </message>
     <message>
+        <source>Reconnecting... attempt {n}</source>
+        <translation>Menyambung ulang... percobaan {n}</translation>
+    </message>
+    <message>
+        <source>Reconnecting...</source>
+        <translation>Menyambung ulang...</translation>
+    </message>
+    <message>
+        <source>last media {seconds} s ago</source>
+        <translation>media terakhir {seconds} detik lalu</translation>
+    </message>
+    <message>
+        <source>connection lost {count} times so far</source>
+        <translation>sudah {count} kali terputus</translation>
+    </message>
+    <message>
         <source>Not connected</source>
         <translation>Tidak tersambung</translation>
     </message>
@@ -141,12 +159,20 @@
         <translation>Dalam rapat · {count} peserta</translation>
     </message>
     <message>
+        <source>Connection lost; getting back in by itself</source>
+        <translation>Sambungan terputus; menyambung ulang sendiri</translation>
+    </message>
+    <message>
         <source>You left the meeting</source>
         <translation>Anda telah keluar dari rapat</translation>
     </message>
     <message>
         <source>Connection lost: {detail}</source>
         <translation>Sambungan terputus: {detail}</translation>
+    </message>
+    <message>
+        <source>reconnects: {count}</source>
+        <translation>sambung ulang: {count}</translation>
     </message>
 </context>
 <context>
@@ -158,6 +184,10 @@
     <message>
         <source>{label} · mic off</source>
         <translation>{label} · mik mati</translation>
+    </message>
+    <message>
+        <source>{label} · reconnecting...</source>
+        <translation>{label} · menyambung ulang...</translation>
     </message>
 </context>
 </TS>

@@ -24,7 +24,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         "client", help="the desktop client's CPU and memory: 640x360 out, four tiles in"
     )
     client.add_argument("--duration", type=float, default=60.0, help="seconds measured")
+    reconnect = commands.add_parser(
+        "reconnect", help="time from a link's return (and a server restart) to audio flowing"
+    )
+    reconnect.add_argument("--outages", type=int, default=20, help="link cuts to measure")
+    reconnect.add_argument("--outage", type=float, default=6.0, help="seconds each cut lasts")
+    reconnect.add_argument("--restarts", type=int, default=5, help="server restarts to measure")
+    reconnect.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
+
+    if args.command == "reconnect":
+        from siakdesk.bench.reconnect import format_result, run_reconnect
+
+        outcome = run_reconnect(args.outages, args.outage, args.restarts)
+        print(format_result(outcome))
+        if args.json is not None:
+            args.json.write_text(json.dumps(outcome.as_json(), indent=2) + "\n")
+        return 0
 
     if args.command == "client":
         from siakdesk.bench.clientload import run_client_load

@@ -78,7 +78,17 @@ def run_client_load(duration: float = 60.0, warmup: float = 5.0) -> ClientResult
     from siakdesk.ui.mainwindow import MainWindow
 
     server = subprocess.Popen(
-        [str(BIN / "siakdesk-server"), "--port", "0", "--room", "siak", "--log-level", "WARNING"],
+        [
+            str(BIN / "siakdesk-server"),
+            "--port",
+            "0",
+            "--database",
+            ":memory:",
+            "--room",
+            "siak",
+            "--log-level",
+            "WARNING",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

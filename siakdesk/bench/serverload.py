@@ -96,6 +96,8 @@ def run_load(
             str(BIN / "siakdesk-server"),
             "--port",
             "0",
+            "--database",
+            ":memory:",
             "--room",
             "bench",
             "--max-participants",

@@ -6,7 +6,7 @@ import dataclasses
 import enum
 from typing import TYPE_CHECKING
 
-from siakdesk.core.protocol import ParticipantInfo
+from siakdesk.core.protocol import Message, ParticipantInfo
 
 if TYPE_CHECKING:
     from siakdesk.core.remotetrack import RemoteTrack
@@ -91,6 +91,25 @@ class ReconnectAttempt:
     reason: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Admitted:
+    """The server let us in (first join, or again after a reconnect): the socket is usable.
+
+    Chat and agenda resync here, before media is back: they need only the socket.
+    """
+
+    participant_id: str
+    resumed: bool
+    role: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerMessage:
+    """A chat, agenda or host message from the server, for the components that handle it."""
+
+    message: Message
+
+
 SessionEvent = (
     StateChanged
     | ParticipantJoined
@@ -100,4 +119,6 @@ SessionEvent = (
     | TrackRemoved
     | ServerError
     | ReconnectAttempt
+    | Admitted
+    | ServerMessage
 )

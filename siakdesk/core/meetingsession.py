@@ -47,11 +47,13 @@ from av.frame import Frame
 from siakdesk.core import icepolicy
 from siakdesk.core.events import (
     TRANSITIONS,
+    Admitted,
     ParticipantJoined,
     ParticipantLeft,
     ParticipantUpdated,
     ReconnectAttempt,
     ServerError,
+    ServerMessage,
     SessionEvent,
     SessionState,
     StateChanged,
@@ -62,12 +64,19 @@ from siakdesk.core.link import LinkTap
 from siakdesk.core.protocol import (
     HEARTBEAT_INTERVAL,
     HEARTBEAT_TIMEOUT,
+    ActionAck,
+    Agenda,
     Answer,
+    AttendanceCsv,
+    ChatAck,
+    ChatHistoryReply,
+    ChatMessage,
     Error,
     Join,
     Joined,
     Leave,
     MediaState,
+    Message,
     Offer,
     ParticipantInfo,
     SlotAssignment,
@@ -93,6 +102,8 @@ logger = logging.getLogger(__name__)
 JOIN_TIMEOUT = 20.0
 #: The codecs the server forwards (it refuses offers that prefer others).
 CODEC_MIME = {"audio": "audio/opus", "video": "video/VP8"}
+#: What the session passes on as :class:`ServerMessage` (chat, agenda, host replies).
+APP_MESSAGES = (ChatMessage, ChatAck, ChatHistoryReply, Agenda, ActionAck, AttendanceCsv)
 #: Media packets normally arrive at least this often (RTCP sender reports: <= 1.5 s apart).
 MEDIA_GAP_NORMAL = 2.0
 
@@ -144,6 +155,8 @@ class SessionConfig:
     name: str
     office: str = ""
     passcode: str = ""
+    #: join as the room's host (agenda, attendance export)
+    host_passcode: str = ""
     stun_urls: tuple[str, ...] = ()
     #: local addresses to offer for media; ``None``: the one the signaling socket uses
     ice_addresses: tuple[str, ...] | None = None
@@ -197,6 +210,7 @@ class MeetingSession:
         }
         self.state = SessionState.IDLE
         self.participant_id: str | None = None
+        self.role = "member"
         self.roster: dict[str, ParticipantInfo] = {}
         #: times the session lost the meeting and went back in by itself
         self.reconnects = 0
@@ -295,6 +309,21 @@ class MeetingSession:
         logger.info("%s: %s %s", self.config.name, kind, "muted" if muted else "unmuted")
         await self._send_media_state()
 
+    @property
+    def admitted(self) -> bool:
+        """The signaling socket is up and the server has let us in (media may still be down)."""
+        return self._signaling is not None and self._admitted
+
+    async def send(self, message: Message) -> bool:
+        """Send ``message`` if the server can hear us now; False if not (keep it and retry)."""
+        if self._signaling is None or not self._admitted:
+            return False
+        try:
+            await self._signaling.send(message)
+        except SignalingError:
+            return False
+        return True
+
     async def _send_media_state(self) -> None:
         if self._signaling is None or not self._admitted:
             return  # sent again once admitted (after a reconnect too)
@@ -343,6 +372,7 @@ class MeetingSession:
                     office=config.office,
                     passcode=config.passcode,
                     resume_token=self._resume_token if resume else "",
+                    host_passcode=config.host_passcode,
                 )
             )
         except SignalingError as exc:
@@ -362,10 +392,12 @@ class MeetingSession:
         self._admitted = True
         if self.joined_at is None:
             self.joined_at = time.monotonic()
+        self.role = reply.role
         self._sync_roster(reply.roster)
         if self.state is SessionState.CONNECTING:
             self._set_state(SessionState.JOINING, f"admitted as {reply.participant_id}")
         await self._send_media_state()
+        self._emit(Admitted(reply.participant_id, reply.resumed, reply.role))
 
         addresses = config.ice_addresses
         if addresses is None and signaling.local_address:
@@ -618,6 +650,8 @@ class MeetingSession:
                 self._update_participant(message.participant)
             elif isinstance(message, ParticipantLeftMessage):
                 self._remove_participant(message.participant_id, message.reason)
+            elif isinstance(message, APP_MESSAGES):
+                self._emit(ServerMessage(message))
             elif isinstance(message, Error):
                 logger.warning(
                     "%s: server error %s: %s", self.config.name, message.code, message.message

@@ -38,6 +38,13 @@ MAX_MESSAGE_BYTES = 256 * 1024
 #: Longest name or office a participant may use, in characters.
 MAX_NAME_CHARS = 64
 
+#: Longest chat message, in characters (a report pasted from a document fits).
+MAX_CHAT_CHARS = 4000
+#: Messages in one ``chat_history`` reply; the client asks again for more.
+CHAT_PAGE = 200
+#: Longest agenda: a roll call of the 14 kecamatan and then some.
+MAX_AGENDA_ITEMS = 60
+
 #: How often a client sends ``ping``; a side that hears nothing for
 #: :data:`HEARTBEAT_TIMEOUT` treats the connection as dead.
 HEARTBEAT_INTERVAL = 1.5
@@ -58,6 +65,7 @@ ErrorCode = Literal[
     "wrong_passcode",
     "room_full",
     "bad_sdp",
+    "not_host",
     "internal",
 ]
 
@@ -88,6 +96,8 @@ class ParticipantInfo(msgspec.Struct, frozen=True):
     video_muted: bool = False
     #: ``reconnecting`` while the server waits for a lost participant to come back
     connection: Literal["connected", "reconnecting"] = "connected"
+    #: ``host`` may edit the agenda and export attendance
+    role: Literal["member", "host"] = "member"
 
 
 class SlotCounts(msgspec.Struct, frozen=True):
@@ -116,6 +126,8 @@ class Join(Message, frozen=True, tag="join"):
     passcode: str = ""
     #: the token of an earlier ``joined``: come back as the same participant
     resume_token: str = ""
+    #: the room's host passcode: join as its host
+    host_passcode: str = ""
 
     def __post_init__(self) -> None:
         if len(self.resume_token) > 128:
@@ -168,6 +180,74 @@ class Ping(Message, frozen=True, tag="ping"):
     nonce: int = 0
 
 
+class ChatSend(Message, frozen=True, tag="chat_send"):
+    """A chat message; ``id`` is made by the client, so a resent message is stored once."""
+
+    TYPE = "chat_send"
+    id: str
+    text: str
+
+    def __post_init__(self) -> None:
+        if not 8 <= len(self.id) <= 64:
+            raise ValueError("id must be 8 to 64 characters")
+        if not self.text.strip():
+            raise ValueError("the message is empty")
+        if len(self.text) > MAX_CHAT_CHARS:
+            raise ValueError(
+                f"the message is {len(self.text)} characters; the limit is {MAX_CHAT_CHARS}"
+            )
+
+
+class ChatHistory(Message, frozen=True, tag="chat_history"):
+    """Ask for the room's messages after ``after_seq`` (0: from the start)."""
+
+    TYPE = "chat_history"
+    after_seq: int = 0
+
+
+class AgendaItem(msgspec.Struct, frozen=True):
+    id: str
+    title: str
+    presenter_office: str = ""
+    planned_minutes: int = 5
+    status: Literal["pending", "current", "done"] = "pending"
+
+    def __post_init__(self) -> None:
+        if not self.title.strip() or len(self.title) > 200:
+            raise ValueError("an agenda item needs a title of at most 200 characters")
+        if not 0 < self.planned_minutes <= 600:
+            raise ValueError("planned minutes must be 1 to 600")
+        if not 1 <= len(self.id) <= 64 or len(self.presenter_office) > MAX_NAME_CHARS:
+            raise ValueError("agenda item id or office is too long")
+
+
+class AgendaSet(Message, frozen=True, tag="agenda_set"):
+    """Host only: the whole agenda, in order (edit, add, remove and reorder in one)."""
+
+    TYPE = "agenda_set"
+    id: str
+    items: list[AgendaItem]
+
+    def __post_init__(self) -> None:
+        if len(self.items) > MAX_AGENDA_ITEMS:
+            raise ValueError(f"an agenda has at most {MAX_AGENDA_ITEMS} items")
+        if len({item.id for item in self.items}) != len(self.items):
+            raise ValueError("agenda item ids must be unique")
+
+
+class AgendaNext(Message, frozen=True, tag="agenda_next"):
+    """Host only: the current item is done, the next pending one starts."""
+
+    TYPE = "agenda_next"
+    id: str
+
+
+class AttendanceExport(Message, frozen=True, tag="attendance_export"):
+    """Host only: the attendance of this room as CSV."""
+
+    TYPE = "attendance_export"
+
+
 # -- server to client ---------------------------------------------------------
 
 
@@ -181,6 +261,7 @@ class Joined(Message, frozen=True, tag="joined"):
     resume_token: str = ""
     #: True when a ``join`` with a resume token found the participant it named
     resumed: bool = False
+    role: Literal["member", "host"] = "member"
 
 
 class ParticipantJoined(Message, frozen=True, tag="participant_joined"):
@@ -213,6 +294,59 @@ class SlotMap(Message, frozen=True, tag="slot_map"):
     assignments: list[SlotAssignment]
 
 
+class ChatMessage(Message, frozen=True, tag="chat_message"):
+    """One stored chat message; ``seq`` orders the room's chat, the same for everyone."""
+
+    TYPE = "chat_message"
+    seq: int
+    id: str
+    participant_id: str
+    name: str
+    office: str
+    text: str
+    #: server time, seconds since the epoch
+    ts: float
+
+
+class ChatAck(Message, frozen=True, tag="chat_ack"):
+    """The server has stored the sender's message ``id`` as ``seq`` (sent again on a resend)."""
+
+    TYPE = "chat_ack"
+    id: str
+    seq: int
+    ts: float
+
+
+class ChatHistoryReply(Message, frozen=True, tag="chat_history_reply"):
+    TYPE = "chat_history_reply"
+    messages: list[ChatMessage]
+    #: False when more messages follow; ask again after the last ``seq``
+    complete: bool = True
+
+
+class Agenda(Message, frozen=True, tag="agenda"):
+    """The whole agenda, sent on join and after every change."""
+
+    TYPE = "agenda"
+    items: list[AgendaItem]
+    version: int = 0
+    #: server time (epoch seconds) when the current item started, for everyone's timer
+    current_started: float | None = None
+    server_time: float = 0.0
+
+
+class ActionAck(Message, frozen=True, tag="action_ack"):
+    """A host action ``id`` was applied (or had been already: it is applied once)."""
+
+    TYPE = "action_ack"
+    id: str
+
+
+class AttendanceCsv(Message, frozen=True, tag="attendance_csv"):
+    TYPE = "attendance_csv"
+    csv: str
+
+
 class Pong(Message, frozen=True, tag="pong"):
     TYPE = "pong"
     nonce: int = 0
@@ -228,7 +362,19 @@ class Error(Message, frozen=True, tag="error"):
     fatal: bool = False
 
 
-CLIENT_MESSAGES: tuple[type[Message], ...] = (Join, Offer, IceCandidate, MediaState, Leave, Ping)
+CLIENT_MESSAGES: tuple[type[Message], ...] = (
+    Join,
+    Offer,
+    IceCandidate,
+    MediaState,
+    Leave,
+    Ping,
+    ChatSend,
+    ChatHistory,
+    AgendaSet,
+    AgendaNext,
+    AttendanceExport,
+)
 SERVER_MESSAGES: tuple[type[Message], ...] = (
     Joined,
     ParticipantJoined,
@@ -238,6 +384,12 @@ SERVER_MESSAGES: tuple[type[Message], ...] = (
     SlotMap,
     Pong,
     Error,
+    ChatMessage,
+    ChatAck,
+    ChatHistoryReply,
+    Agenda,
+    ActionAck,
+    AttendanceCsv,
 )
 _BY_TYPE: dict[str, type[Message]] = {m.TYPE: m for m in CLIENT_MESSAGES + SERVER_MESSAGES}
 

@@ -18,7 +18,12 @@ from siakdesk import __version__
 from siakdesk.core import icepolicy, protocol
 from siakdesk.core.protocol import (
     CLIENT_MESSAGES,
+    AgendaNext,
+    AgendaSet,
     Answer,
+    AttendanceExport,
+    ChatHistory,
+    ChatSend,
     IceCandidate,
     Join,
     Joined,
@@ -72,6 +77,7 @@ class MeetingServer:
             for p in room.participants.values():
                 participants[p.id] = {
                     "name": p.name,
+                    "role": p.role,
                     "office": p.office,
                     "connection": p.info.connection,
                     "published": {
@@ -176,10 +182,12 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                             slots=room.slot_counts,
                             resume_token=admission.resume_token,
                             resumed=admission.resumed,
+                            role="host" if participant.role == "host" else "member",
                         )
                     )
                     if admission.resumed:
                         room.update(participant)
+                    participant.post(room.agenda_message())
                 elif isinstance(message, Ping):
                     await ws.send_str(protocol.encode(Pong(nonce=message.nonce)))
                 elif participant is None or room is None:
@@ -196,6 +204,16 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                     participant.audio_muted = message.audio_muted
                     participant.video_muted = message.video_muted
                     room.update(participant)
+                elif isinstance(message, ChatSend):
+                    room.chat(participant, message)
+                elif isinstance(message, ChatHistory):
+                    participant.post(room.chat_history(message.after_seq))
+                elif isinstance(message, AgendaSet):
+                    room.set_agenda(participant, message)
+                elif isinstance(message, AgendaNext):
+                    room.agenda_next(participant, message)
+                elif isinstance(message, AttendanceExport):
+                    participant.post(room.attendance_csv(participant))
                 elif isinstance(message, Leave):
                     reason = "left"
                     left = True

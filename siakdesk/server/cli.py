@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import logging
 import signal
+import sqlite3
 import ssl
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import platformdirs
 from aiohttp import web
 
 from siakdesk import __version__
@@ -62,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="passcode of the room named just before (a room without one is open)",
     )
     parser.add_argument(
+        "--host-passcode",
+        action=_RoomAction,
+        dest="host_passcode",
+        help="host passcode of the room named just before: who joins with it runs the agenda",
+    )
+    parser.add_argument(
         "--max-participants",
         action=_RoomAction,
         dest="max_participants",
@@ -79,6 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stun", action="append", default=[], metavar="URL", help="STUN server")
     parser.add_argument("--tls-cert", help="PEM certificate: serve HTTPS/WSS")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--database",
+        default=str(default_database()),
+        metavar="FILE",
+        help="SQLite file with the meetings' record: attendance, chat, agenda, resume tokens"
+        " (default: %(default)s; ':memory:' keeps nothing)",
+    )
+    parser.add_argument(
+        "--reconnect-grace",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long a participant who lost its connection keeps its place (default 300)",
+    )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.set_defaults(rooms=None)
@@ -95,7 +118,13 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         stun_urls=tuple(args.stun),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        database=args.database,
+        reconnect_grace=args.reconnect_grace,
     )
+
+
+def default_database() -> Path:
+    return Path(platformdirs.user_data_dir("siakdesk-server", appauthor=False)) / "meetings.sqlite3"
 
 
 async def serve(config: ServerConfig, stop: asyncio.Event) -> None:
@@ -153,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ssl.SSLError as exc:
         print(f"siakdesk-server: bad TLS certificate or key: {exc}", file=sys.stderr)
+        return 1
+    except (sqlite3.Error, RuntimeError) as exc:
+        print(f"siakdesk-server: cannot use the database {config.database}: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -20,13 +20,15 @@ class RoomConfig:
     name: str
     passcode: str = ""
     max_participants: int = DEFAULT_MAX_PARTICIPANTS
+    #: who joins with it is the room's host (edits the agenda, exports attendance)
+    host_passcode: str = ""
 
     def __post_init__(self) -> None:
         if not _ROOM_NAME.match(self.name):
             raise ValueError(
                 f"room name {self.name!r} must be 1-64 letters, digits, '.', '_' or '-'"
             )
-        if len(self.passcode) > MAX_NAME_CHARS:
+        if len(self.passcode) > MAX_NAME_CHARS or len(self.host_passcode) > MAX_NAME_CHARS:
             raise ValueError(f"passcode of room {self.name!r} is too long")
         if not 2 <= self.max_participants <= 64:
             raise ValueError(f"max_participants of room {self.name!r} must be 2 to 64")

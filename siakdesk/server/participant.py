@@ -116,6 +116,7 @@ class Participant:
             audio_muted=self.audio_muted,
             video_muted=self.video_muted,
             connection="connected" if self.ws is not None else "reconnecting",
+            role="host" if self.role == "host" else "member",
         )
 
     def attach(self, ws: web.WebSocketResponse) -> None:

@@ -15,13 +15,29 @@ server restart too.
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
+import datetime
 import hmac
+import io
 import logging
 import secrets
 import time
 
+import msgspec
+
 from siakdesk.core.protocol import (
+    CHAT_PAGE,
+    ActionAck,
+    Agenda,
+    AgendaItem,
+    AgendaNext,
+    AgendaSet,
+    AttendanceCsv,
+    ChatAck,
+    ChatHistoryReply,
+    ChatMessage,
+    ChatSend,
     Join,
     ParticipantJoined,
     ParticipantLeft,
@@ -33,7 +49,7 @@ from siakdesk.core.protocol import (
 )
 from siakdesk.server.config import RoomConfig
 from siakdesk.server.participant import Participant
-from siakdesk.server.store import Store, StoredParticipant
+from siakdesk.server.store import AgendaRow, AttendanceRecord, ChatRow, Store, StoredParticipant
 
 logger = logging.getLogger(__name__)
 
@@ -107,19 +123,113 @@ class Room:
             if resumed is not None:
                 return Admission(resumed, join.resume_token, resumed=True)
         self.check_admission(join)
+        role = "member"
+        if join.host_passcode:
+            expected = self.config.host_passcode.encode("utf-8")
+            if not expected or not hmac.compare_digest(expected, join.host_passcode.encode()):
+                raise ProtocolError("wrong_passcode", f"wrong host passcode for room {self.name!r}")
+            role = "host"
         token = secrets.token_urlsafe(24)
         stored = StoredParticipant(
             id=secrets.token_urlsafe(9),
             room=self.name,
             name=join.name,
             office=join.office,
-            role="member",
+            role=role,
         )
         self.store.add_participant(stored, token)
         self.store.attendance_opened(stored)
-        participant = Participant(stored.id, stored.name, stored.office, self.stun_urls)
+        participant = Participant(stored.id, stored.name, stored.office, self.stun_urls, role=role)
         self._add(participant)
         return Admission(participant, token, resumed=False)
+
+    # -- chat ----------------------------------------------------------------------
+
+    def chat(self, participant: Participant, message: ChatSend) -> None:
+        """Store ``message`` once (a resend is acknowledged again) and relay it to everyone."""
+        existing = self.store.chat_find(self.name, message.id)
+        if existing is not None:
+            participant.post(ChatAck(id=existing.id, seq=existing.seq, ts=existing.ts))
+            return
+        row = self.store.chat_append(self.name, message.id, self._stored(participant), message.text)
+        participant.post(ChatAck(id=row.id, seq=row.seq, ts=row.ts))
+        relayed = _chat_message(row)
+        for other in self.participants.values():
+            other.post(relayed)
+
+    def chat_history(self, after_seq: int) -> ChatHistoryReply:
+        rows = self.store.chat_after(self.name, after_seq, CHAT_PAGE + 1)
+        return ChatHistoryReply(
+            messages=[_chat_message(r) for r in rows[:CHAT_PAGE]], complete=len(rows) <= CHAT_PAGE
+        )
+
+    def _stored(self, participant: Participant) -> StoredParticipant:
+        return StoredParticipant(
+            participant.id, self.name, participant.name, participant.office, participant.role
+        )
+
+    # -- agenda ------------------------------------------------------------------
+
+    def agenda_message(self) -> Agenda:
+        row = self.store.agenda(self.name)
+        if row is None:
+            return Agenda(items=[], server_time=time.time())
+        items = msgspec.json.decode(row.items_json, type=list[AgendaItem])
+        return Agenda(
+            items=items,
+            version=row.version,
+            current_started=row.current_started,
+            server_time=time.time(),
+        )
+
+    def _require_host(self, participant: Participant, what: str) -> None:
+        if participant.role != "host":
+            raise ProtocolError("not_host", f"only the meeting's host may {what}")
+
+    def set_agenda(self, participant: Participant, message: AgendaSet) -> None:
+        self._require_host(participant, "change the agenda")
+        if not self.store.action_applied(self.name, message.id):
+            current = [item for item in message.items if item.status == "current"]
+            if len(current) > 1:
+                raise ProtocolError("bad_message", "at most one agenda item can be current")
+            before = self.agenda_message()
+            was = next((i.id for i in before.items if i.status == "current"), None)
+            started = before.current_started if current and current[0].id == was else None
+            if current and started is None:
+                started = time.time()
+            self._save_agenda(message.items, before.version + 1, started, message.id)
+        participant.post(ActionAck(id=message.id))
+
+    def agenda_next(self, participant: Participant, message: AgendaNext) -> None:
+        self._require_host(participant, "start the next agenda item")
+        if not self.store.action_applied(self.name, message.id):
+            before = self.agenda_message()
+            items = [
+                msgspec.structs.replace(i, status="done") if i.status == "current" else i
+                for i in before.items
+            ]
+            upcoming = next((n for n, i in enumerate(items) if i.status == "pending"), None)
+            started = None
+            if upcoming is not None:
+                items[upcoming] = msgspec.structs.replace(items[upcoming], status="current")
+                started = time.time()
+            self._save_agenda(items, before.version + 1, started, message.id)
+        participant.post(ActionAck(id=message.id))
+
+    def _save_agenda(
+        self, items: list[AgendaItem], version: int, started: float | None, action_id: str
+    ) -> None:
+        encoded = msgspec.json.encode(items).decode()
+        self.store.save_agenda(self.name, AgendaRow(encoded, version, started), action_id)
+        agenda = self.agenda_message()
+        for other in self.participants.values():
+            other.post(agenda)
+
+    # -- attendance --------------------------------------------------------------
+
+    def attendance_csv(self, participant: Participant) -> AttendanceCsv:
+        self._require_host(participant, "export the attendance")
+        return AttendanceCsv(csv=attendance_csv(self.store.attendance(self.name), time.time()))
 
     async def _resume(self, token: str) -> Participant | None:
         stored = self.store.find_by_token(self.name, token)
@@ -268,3 +378,57 @@ class Room:
         for participant in list(self.participants.values()):
             await participant.close()
         self.participants.clear()
+
+
+def _chat_message(row: ChatRow) -> ChatMessage:
+    return ChatMessage(
+        seq=row.seq,
+        id=row.id,
+        participant_id=row.participant_id,
+        name=row.name,
+        office=row.office,
+        text=row.text,
+        ts=row.ts,
+    )
+
+
+def attendance_csv(records: list[AttendanceRecord], now: float) -> str:
+    """One row per office: names, first join, last leave, minutes present.
+
+    Minutes present are the union of the office's attendances, so two people of
+    one office in the meeting at once count once, and a reconnect is no gap.
+    An attendance still open counts until ``now`` and has no leave time.
+    """
+    offices: dict[str, list[AttendanceRecord]] = {}
+    for record in records:
+        offices.setdefault(record.office or record.name, []).append(record)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["office", "names", "joined", "left", "minutes_present", "reconnects"])
+    for office, rows in sorted(offices.items(), key=lambda item: min(r.joined for r in item[1])):
+        spans = sorted((r.joined, r.left if r.left is not None else now) for r in rows)
+        total, start, end = 0.0, spans[0][0], spans[0][1]
+        for begin, finish in spans[1:]:
+            if begin > end:
+                total += end - start
+                start, end = begin, finish
+            else:
+                end = max(end, finish)
+        total += end - start
+        still_here = any(r.left is None for r in rows)
+        last_left = None if still_here else max(r.left or 0.0 for r in rows)
+        writer.writerow(
+            [
+                office,
+                "; ".join(sorted({r.name for r in rows})),
+                _local_time(min(r.joined for r in rows)),
+                _local_time(last_left) if last_left is not None else "",
+                f"{total / 60:.1f}",
+                sum(r.reconnects for r in rows),
+            ]
+        )
+    return out.getvalue()
+
+
+def _local_time(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")

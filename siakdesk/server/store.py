@@ -17,11 +17,13 @@ not let anyone take over a participant.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,29 @@ CREATE TABLE IF NOT EXISTS attendance (
     reconnects INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS attendance_room ON attendance(room, joined);
+CREATE TABLE IF NOT EXISTS chat (
+    room TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    participant_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    office TEXT NOT NULL,
+    text TEXT NOT NULL,
+    ts REAL NOT NULL,
+    PRIMARY KEY (room, seq),
+    UNIQUE (room, id)
+);
+CREATE TABLE IF NOT EXISTS agenda (
+    room TEXT PRIMARY KEY,
+    items TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    current_started REAL
+);
+CREATE TABLE IF NOT EXISTS actions (
+    room TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (room, id)
+);
 """
 
 
@@ -63,6 +88,24 @@ class StoredParticipant:
     name: str
     office: str
     role: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ChatRow:
+    seq: int
+    id: str
+    participant_id: str
+    name: str
+    office: str
+    text: str
+    ts: float
+
+
+@dataclasses.dataclass(frozen=True)
+class AgendaRow:
+    items_json: str
+    version: int
+    current_started: float | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,3 +213,80 @@ class Store:
             (room,),
         )
         return [AttendanceRecord(*row) for row in rows]
+
+    # -- chat -------------------------------------------------------------------
+
+    def chat_find(self, room: str, message_id: str) -> ChatRow | None:
+        row = self._db.execute(
+            "SELECT seq, id, participant_id, name, office, text, ts FROM chat"
+            " WHERE room = ? AND id = ?",
+            (room, message_id),
+        ).fetchone()
+        return ChatRow(*row) if row else None
+
+    def chat_append(
+        self, room: str, message_id: str, participant: StoredParticipant, text: str
+    ) -> ChatRow:
+        """Store a message as the room's next; one transaction, so ``seq`` has no gaps."""
+        with self._transaction():
+            last = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM chat WHERE room = ?", (room,)
+            ).fetchone()[0]
+            row = ChatRow(
+                last + 1,
+                message_id,
+                participant.id,
+                participant.name,
+                participant.office,
+                text,
+                time.time(),
+            )
+            self._db.execute(
+                "INSERT INTO chat (room, seq, id, participant_id, name, office, text, ts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (room, row.seq, row.id, row.participant_id, row.name, row.office, row.text, row.ts),
+            )
+        return row
+
+    def chat_after(self, room: str, after_seq: int, limit: int) -> list[ChatRow]:
+        rows = self._db.execute(
+            "SELECT seq, id, participant_id, name, office, text, ts FROM chat"
+            " WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (room, after_seq, limit),
+        )
+        return [ChatRow(*row) for row in rows]
+
+    # -- agenda and host actions -------------------------------------------------
+
+    def agenda(self, room: str) -> AgendaRow | None:
+        row = self._db.execute(
+            "SELECT items, version, current_started FROM agenda WHERE room = ?", (room,)
+        ).fetchone()
+        return AgendaRow(*row) if row else None
+
+    def save_agenda(self, room: str, agenda: AgendaRow, action_id: str) -> None:
+        """Store the agenda and remember ``action_id`` as applied, atomically."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO agenda (room, items, version, current_started) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(room) DO UPDATE SET items = excluded.items,"
+                " version = excluded.version, current_started = excluded.current_started",
+                (room, agenda.items_json, agenda.version, agenda.current_started),
+            )
+            self._db.execute("INSERT INTO actions (room, id) VALUES (?, ?)", (room, action_id))
+
+    def action_applied(self, room: str, action_id: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM actions WHERE room = ? AND id = ?", (room, action_id)
+        ).fetchone()
+        return row is not None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")

@@ -9,6 +9,7 @@ meeting, and releases all of them when it leaves.
 from __future__ import annotations
 
 import logging
+import time
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QCloseEvent
@@ -18,6 +19,7 @@ from qasync import asyncClose, asyncSlot
 from siakdesk.core import config
 from siakdesk.core.config import Settings
 from siakdesk.core.events import StateChanged
+from siakdesk.core.link import LinkTap
 from siakdesk.core.meetingsession import JoinError, MeetingSession, SessionConfig
 from siakdesk.core.protocol import ParticipantInfo
 from siakdesk.core.remotetrack import RemoteTrack
@@ -53,6 +55,8 @@ class MainWindow(QMainWindow):
         self.session: MeetingSession | None = None
         self.adapter: SessionAdapter | None = None
         self.mixer: AudioMixer | None = None
+        #: an emulated link for the window's session (the network lab; None: the real network)
+        self.link: LinkTap | None = None
         self._self_frame: object | None = None
 
         self.stack = QStackedWidget(self)
@@ -117,7 +121,9 @@ class MainWindow(QMainWindow):
             processor = AudioProcessor()
             microphone = ProcessedMicrophone(microphone, processor)
         session = MeetingSession(
-            SessionConfig(endpoint, request.room, name, request.office, request.passcode),
+            SessionConfig(
+                endpoint, request.room, name, request.office, request.passcode, link=self.link
+            ),
             audio=microphone,
             video=self.devices.open_camera(),
         )
@@ -129,6 +135,7 @@ class MainWindow(QMainWindow):
         self.adapter.participantLeft.connect(self.on_participant_left)
         self.adapter.trackAdded.connect(self.on_track_added)
         self.adapter.trackRemoved.connect(self.on_track_removed)
+        self.adapter.reconnectAttempt.connect(self.on_reconnect_attempt)
         self.mixer = AudioMixer(
             self.devices.open_speaker(),
             on_played=processor.process_playback if processor is not None else None,
@@ -213,6 +220,9 @@ class MainWindow(QMainWindow):
     def on_state_changed(self, event: StateChanged) -> None:
         self.meeting_view.set_state(event.new, event.reason)
 
+    def on_reconnect_attempt(self, attempt: int, reason: str) -> None:
+        self.meeting_view.set_reconnect_attempt(attempt)
+
     def on_track_added(self, track: RemoteTrack) -> None:
         if track.kind == "video":
             self.meeting_view.attach_track(track)
@@ -233,10 +243,12 @@ class MainWindow(QMainWindow):
         await self.meeting_view.remove_participant(info.id)
 
     def on_tick(self) -> None:
-        """Active speaker and self-view, a few times a second."""
+        """Active speaker, self-view and the reconnect banner, a few times a second."""
         if self.mixer is not None:
             self.meeting_view.set_active_speaker(self.mixer.loudest())
         session, tile = self.session, self.meeting_view.self_tile
+        if session is not None and session.last_media_at is not None:
+            self.meeting_view.set_media_silence(time.monotonic() - session.last_media_at)
         if session is not None and tile is not None and "video" in session.local:
             frame = session.local["video"].last_frame
             if frame is not None and frame is not self._self_frame and not tile.info.video_muted:

@@ -44,6 +44,19 @@ class MeetingView(QWidget):
 
         self.status = QLabel(self)
         self.status.setObjectName("status")
+        #: what the user sees while the session gets back into the meeting by itself
+        self.banner = QLabel(self)
+        self.banner.setObjectName("reconnectBanner")
+        self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet(
+            "#reconnectBanner { background: #8a5a00; color: white; padding: 8px;"
+            " font-weight: bold; }"
+        )
+        self.banner.hide()
+        self.reconnect_attempt = 0
+        self.reconnects = 0
+        self.media_silent_s: float | None = None
         self.grid_host = QWidget(self)
         self.grid = QGridLayout(self.grid_host)
         self.grid.setSpacing(6)
@@ -68,6 +81,7 @@ class MeetingView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 8)
         layout.addWidget(self.status)
+        layout.addWidget(self.banner)
         layout.addWidget(self.grid_host, 1)
         layout.addLayout(controls)
 
@@ -224,8 +238,38 @@ class MeetingView(QWidget):
     # -- status ------------------------------------------------------------------
 
     def set_state(self, state: SessionState, detail: str = "") -> None:
+        if state is SessionState.RECONNECTING and self._state is not state:
+            self.reconnects += 1
+            self.reconnect_attempt = 0
         self._state, self._state_detail = state, detail
         self._show_state()
+
+    def set_reconnect_attempt(self, attempt: int) -> None:
+        self.reconnect_attempt = attempt
+        self._show_state()
+
+    def set_media_silence(self, seconds: float | None) -> None:
+        """Seconds since media last arrived (shown while reconnecting)."""
+        self.media_silent_s = seconds
+        if self._state is SessionState.RECONNECTING:
+            self._show_banner()
+
+    def _show_banner(self) -> None:
+        if self._state is not SessionState.RECONNECTING:
+            self.banner.hide()
+            return
+        if self.reconnect_attempt:
+            lines = [self.tr("Reconnecting... attempt {n}").format(n=self.reconnect_attempt)]
+        else:
+            lines = [self.tr("Reconnecting...")]
+        if self.media_silent_s is not None:
+            lines.append(
+                self.tr("last media {seconds} s ago").format(seconds=round(self.media_silent_s))
+            )
+        lines.append(self.tr("connection lost {count} times so far").format(count=self.reconnects))
+        self.banner.setText(" · ".join(lines))
+        self.banner.setToolTip(self._state_detail)
+        self.banner.show()
 
     def _show_state(self) -> None:
         texts = {
@@ -233,14 +277,20 @@ class MeetingView(QWidget):
             SessionState.CONNECTING: self.tr("Connecting to the server..."),
             SessionState.JOINING: self.tr("Joining the meeting..."),
             SessionState.JOINED: self.tr("In the meeting · {count} participants"),
+            SessionState.RECONNECTING: self.tr("Connection lost; getting back in by itself"),
             SessionState.LEFT: self.tr("You left the meeting"),
             SessionState.FAILED: self.tr("Connection lost: {detail}"),
         }
         text = texts[self._state].format(count=len(self.tiles) + 1, detail=self._state_detail)
+        if self._state is SessionState.JOINED and self.reconnects:
+            text += " · " + self.tr("reconnects: {count}").format(count=self.reconnects)
         self.status.setText(text)
+        self._show_banner()
         self.status.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
     async def clear(self) -> None:
+        self.reconnects = self.reconnect_attempt = 0
+        self.media_silent_s = None
         for pid in list(self.tiles):
             await self.remove_participant(pid)
         if self.self_tile is not None:

@@ -51,10 +51,14 @@ class ParticipantTile(QWidget):
 
     # -- state ---------------------------------------------------------------
 
+    @property
+    def reconnecting(self) -> bool:
+        return self.info.connection == "reconnecting"
+
     def update_info(self, info: ParticipantInfo) -> None:
         self.info = info
-        if info.video_muted:
-            self.image = None
+        if info.video_muted or self.reconnecting:
+            self.image = None  # never a frozen picture of someone who is not there
         self.update()
 
     def set_speaking(self, speaking: bool) -> None:
@@ -92,7 +96,11 @@ class ParticipantTile(QWidget):
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
-                if isinstance(frame, av.VideoFrame) and not self.info.video_muted:
+                if (
+                    isinstance(frame, av.VideoFrame)
+                    and not self.info.video_muted
+                    and not self.reconnecting
+                ):
                     self.show_frame(frame)
 
     async def release(self) -> None:
@@ -120,6 +128,8 @@ class ParticipantTile(QWidget):
             painter.drawImage(target, self.image)
         else:
             self._paint_initials(painter, area)
+        if self.reconnecting:
+            painter.fillRect(area, QColor(0, 0, 0, 140))  # dimmed: not live
         self._paint_label(painter, area)
         if self.speaking:
             painter.setPen(QPen(QColor("#3ddc84"), 4 * self.scale))
@@ -155,6 +165,8 @@ class ParticipantTile(QWidget):
             text = f"{text} · {self.info.office}"
         if self.info.audio_muted:
             text = self.tr("{label} · mic off").format(label=text)
+        if self.reconnecting:
+            text = self.tr("{label} · reconnecting...").format(label=text)
         painter.setPen(QColor("white"))
         painter.drawText(
             band.adjusted(8, 0, -8, 0),

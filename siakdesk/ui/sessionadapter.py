@@ -12,6 +12,7 @@ from siakdesk.core.events import (
     ParticipantJoined,
     ParticipantLeft,
     ParticipantUpdated,
+    ReconnectAttempt,
     ServerError,
     SessionEvent,
     StateChanged,
@@ -29,6 +30,7 @@ class SessionAdapter(QObject):
     trackAdded = Signal(object)  # RemoteTrack
     trackRemoved = Signal(object)  # RemoteTrack
     serverError = Signal(str, str)  # code, message
+    reconnectAttempt = Signal(int, str)  # attempt, reason
 
     def __init__(self, session: MeetingSession, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -53,3 +55,5 @@ class SessionAdapter(QObject):
             self.trackRemoved.emit(event.track)
         elif isinstance(event, ServerError):
             self.serverError.emit(event.code, event.message)
+        elif isinstance(event, ReconnectAttempt):
+            self.reconnectAttempt.emit(event.attempt, event.reason)

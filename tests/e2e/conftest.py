@@ -40,7 +40,11 @@ class ServerProcess:
     def __init__(self, *args: str) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [program("siakdesk-server"), "--host", "127.0.0.1", "--port", "0", *args],
+            [
+                program("siakdesk-server"),
+                *("--host", "127.0.0.1", "--port", "0", "--database", ":memory:"),
+                *args,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -7,7 +7,9 @@ import hashlib
 import json
 import re
 import signal
+import socket
 import subprocess
+import time
 import urllib.request
 import wave
 from pathlib import Path
@@ -87,7 +89,7 @@ def test_bot_exits_non_zero_with_reason(server_process: ServerProcess, tmp_path:
 
 def test_server_stops_cleanly_on_sigterm_with_a_meeting_running(tmp_path: Path) -> None:
     server = ServerProcess("--room", "siak", "--passcode", "1234")
-    bot = run_bot(server.url, "Minas", "--passcode", "1234", duration=30)
+    bot = run_bot(server.url, "Minas", "--passcode", "1234", duration=12)
     try:
         wait_for_line(bot, re.compile("Minas joined room siak"), timeout=30)
         code, err = server.stop(signal.SIGTERM)
@@ -195,3 +197,53 @@ def test_bot_leaves_at_once_on_sigterm(server_process: ServerProcess, tmp_path: 
     _out, err = bot.communicate(timeout=15)  # not the 120 s it was asked to stay
     assert bot.returncode == 0, err
     assert json.loads(stats.read_text())["name"] == "Minas"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_killed_and_restarted_server_gets_every_bot_back(tmp_path: Path) -> None:
+    """kill -9 the server mid-meeting, start it again: the bots come back by themselves."""
+    port = free_port()
+    database = str(tmp_path / "meetings.sqlite3")
+    args = ("--room", "siak", "--port", str(port), "--database", database)
+    server = ServerProcess(*args)
+    names = ["Minas", "Kandis", "Siak"]
+    bots = {
+        name: run_bot(server.url, name, "--stats", str(tmp_path / f"{name}.json"), duration=25)
+        for name in names
+    }
+    try:
+        identities = {}
+        for name, bot in bots.items():
+            line = wait_for_line(bot, re.compile(rf"{name} joined room siak as (\S+)"), 30)
+            identities[name] = line.group(1)
+        time.sleep(2)
+        server.stop(signal.SIGKILL)
+        time.sleep(2)
+        server = ServerProcess(*args)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"{server.url}/stats", timeout=5) as reply:
+                room = json.load(reply)["rooms"]["siak"]["participants"]
+            if len(room) == 3 and all(p["connection"] == "connected" for p in room.values()):
+                break
+            time.sleep(0.25)
+        assert {p["name"]: pid for pid, p in room.items()} == identities
+        for name, bot in bots.items():
+            _out, err = bot.communicate(timeout=40)
+            assert bot.returncode == 0, err
+            stats = json.loads((tmp_path / f"{name}.json").read_text())
+            assert stats["reconnects"] == 1 and stats["state"] == "left"
+            assert stats["seconds_without_media"] >= 2
+            for other in set(names) - {name}:
+                assert stats["received"][other]["audio_frames"] > 300, stats
+    finally:
+        for bot in bots.values():
+            if bot.poll() is None:
+                bot.kill()
+                bot.communicate()
+        server.stop()

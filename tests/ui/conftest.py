@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication
 
 from siakdesk.bot import Bot, BotConfig
 from siakdesk.core import config
+from siakdesk.core.link import LinkTap
 from siakdesk.core.meetingsession import SessionConfig
 from siakdesk.core.signaling import ServerEndpoint
 from siakdesk.media.devices import AudioSink, DeviceProvider, SyntheticDevices
@@ -62,7 +63,9 @@ class UiMeeting:
 
     async def __aenter__(self) -> UiMeeting:
         self.server = await start_server(
-            ServerConfig(port=0, rooms=(RoomConfig("siak", passcode="1234"),))
+            ServerConfig(
+                port=0, rooms=(RoomConfig("siak", passcode="1234"),), heartbeat_timeout=2.0
+            )
         )
         return self
 
@@ -71,8 +74,10 @@ class UiMeeting:
         assert self.server is not None
         return self.server.url
 
-    async def bot(self, name: str, **options: Any) -> Bot:
-        session = SessionConfig(ServerEndpoint(self.url), "siak", name, f"Kecamatan {name}", "1234")
+    async def bot(self, name: str, link: LinkTap | None = None, **options: Any) -> Bot:
+        session = SessionConfig(
+            ServerEndpoint(self.url), "siak", name, f"Kecamatan {name}", "1234", link=link
+        )
         bot = Bot(BotConfig(session=session, **options))
         self.bots.append(bot)
         await bot.start()

@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 
 from siakdesk.core.events import SessionState
+from siakdesk.netlab.inprocess import LinkEmulator
 from tests.ui.conftest import FakeDevices, UiMeeting
 
 RunUi = Callable[[Coroutine[Any, Any, None]], None]
@@ -173,5 +174,41 @@ def test_room_mode_uses_larger_type(run_ui: RunUi) -> None:
             room = meeting.window(server_url="", room_mode=True)
             assert room.meeting_view.scale > normal.meeting_view.scale
             assert room.meeting_view.font().pointSizeF() > normal.meeting_view.font().pointSizeF()
+
+    run_ui(body())
+
+
+def test_lost_links_show_a_banner_and_a_reconnecting_tile(run_ui: RunUi) -> None:
+    async def body() -> None:
+        async with UiMeeting() as meeting:
+            bot_link, window_link = LinkEmulator(), LinkEmulator()
+            minas = await meeting.bot("Minas", link=bot_link)
+            window = meeting.window()
+            window.link = window_link
+            assert await window.join(window.request_from_settings())
+            view = window.meeting_view
+            await until(lambda: len(view.tiles) == 1)
+            (tile,) = view.tiles.values()
+            await until(lambda: tile.frames_shown > 3)
+
+            # another office loses its link: its tile says so instead of freezing
+            bot_link.cut()
+            await until(lambda: tile.reconnecting, seconds=8)
+            assert tile.image is None
+            bot_link.restore()
+            await until(lambda: not tile.reconnecting and tile.image is not None, seconds=15)
+            assert minas.session.reconnects == 1
+
+            # our own link goes: the banner counts the attempts, then goes away by itself
+            window_link.cut()
+            await until(lambda: view.banner.isVisible(), seconds=8)
+            await until(lambda: view.reconnect_attempt >= 2, seconds=8)
+            assert view.banner.text().startswith("Reconnecting... attempt ")
+            assert "last media" in view.banner.text()
+            assert view.status.text() == "Connection lost; getting back in by itself"
+            window_link.restore()
+            await until(lambda: not view.banner.isVisible(), seconds=10)
+            assert view.status.text() == "In the meeting · 2 participants · reconnects: 1"
+            await until(lambda: tile.frames_shown > 3 and tile.image is not None)
 
     run_ui(body())
