@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
 
 from aiohttp import web
 
@@ -16,6 +17,7 @@ from siakdesk import __version__
 from siakdesk.bot import Bot, BotConfig
 from siakdesk.core.events import ParticipantJoined, ParticipantLeft, SessionEvent
 from siakdesk.core.meetingsession import JoinError, SessionConfig
+from siakdesk.core.protocol import ChatSend
 from siakdesk.core.signaling import ServerEndpoint
 from siakdesk.server.app import app_factory
 from siakdesk.server.config import RoomConfig, ServerConfig
@@ -37,9 +39,17 @@ class DemoMeeting:
 
     ROOM = "siak"
     PASSCODE = "1234"
+    HOST_PASSCODE = "bupati"
+    #: what the offices say in the chat when the meeting starts
+    GREETINGS = (
+        "Selamat pagi, Pak Bupati. Kecamatan Minas hadir.",
+        "Kandis hadir, Pak. Sinyal agak lemah hari ini.",
+        "Sungai Apit siap melapor.",
+    )
 
     def __init__(self) -> None:
-        config = ServerConfig(port=0, rooms=(RoomConfig(self.ROOM, passcode=self.PASSCODE),))
+        room = RoomConfig(self.ROOM, passcode=self.PASSCODE, host_passcode=self.HOST_PASSCODE)
+        config = ServerConfig(port=0, rooms=(room,))
         self._runner = web.AppRunner(app_factory(config), access_log=None)
         self.bots: list[Bot] = []
         self.url = ""
@@ -66,6 +76,11 @@ class DemoMeeting:
             await self.__aexit__()
             raise
         return self
+
+    async def chatter(self) -> None:
+        """Each office greets the meeting in the chat."""
+        for bot, text in zip(self.bots, self.GREETINGS, strict=False):
+            await bot.session.send(ChatSend(id=uuid.uuid4().hex, text=text))
 
     async def __aexit__(self, *exc_info: object) -> None:
         for bot in self.bots:

@@ -1,6 +1,77 @@
 <?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="id_ID">
 <context>
+    <name>AgendaPanel</name>
+    <message>
+        <source>Roll-call template</source>
+        <extracomment>"template", "next", "up", "down", "export"</extracomment>
+        <translation>Templat laporan kecamatan</translation>
+    </message>
+    <message>
+        <source>Replace the agenda with one report per kecamatan of Siak</source>
+        <translation>Ganti agenda dengan satu laporan per kecamatan di Siak</translation>
+    </message>
+    <message>
+        <source>Next item</source>
+        <translation>Butir berikutnya</translation>
+    </message>
+    <message>
+        <source>Move up</source>
+        <translation>Naikkan</translation>
+    </message>
+    <message>
+        <source>Move down</source>
+        <translation>Turunkan</translation>
+    </message>
+    <message>
+        <source>Export attendance...</source>
+        <translation>Ekspor kehadiran...</translation>
+    </message>
+    <message>
+        <source>My notes (kept on this PC only)</source>
+        <translation>Catatan saya (hanya di PC ini)</translation>
+    </message>
+    <message>
+        <source>{mark} {title}{office} ({minutes} min)</source>
+        <translation>{mark} {title}{office} ({minutes} mnt)</translation>
+    </message>
+    <message>
+        <source>No agenda yet</source>
+        <translation>Belum ada agenda</translation>
+    </message>
+    <message>
+        <source>No item in progress</source>
+        <translation>Tidak ada butir yang berlangsung</translation>
+    </message>
+    <message>
+        <source>Now: {title} · {elapsed} of {planned} min</source>
+        <translation>Sekarang: {title} · {elapsed} dari {planned} mnt</translation>
+    </message>
+    <message>
+        <source>over time</source>
+        <translation>lewat waktu</translation>
+    </message>
+</context>
+<context>
+    <name>ChatPanel</name>
+    <message>
+        <source>Type a message</source>
+        <translation>Ketik pesan</translation>
+    </message>
+    <message>
+        <source>Send</source>
+        <translation>Kirim</translation>
+    </message>
+    <message>
+        <source>You</source>
+        <translation>Anda</translation>
+    </message>
+    <message>
+        <source>You · sending...</source>
+        <translation>Anda · mengirim...</translation>
+    </message>
+</context>
+<context>
     <name>JoinScreen</name>
     <message>
         <source>Siak Regency online meeting</source>
@@ -47,8 +118,12 @@
     <name>MainWindow</name>
     <message>
         <source>SiakDesk · Siak Regency meeting</source>
-        <extracomment>an emulated link for the window's session (the network lab; None: the real network)</extracomment>
+        <extracomment>where the local chat copy and notes live; None and not remembering: memory only an emulated link for the window's session (the network lab; None: the real network) asks where to save the attendance CSV (a file dialog; tests answer themselves)</extracomment>
         <translation>SiakDesk · Rapat Kabupaten Siak</translation>
+    </message>
+    <message>
+        <source>Agenda</source>
+        <translation>Agenda</translation>
     </message>
     <message>
         <source>Wrong passcode for this room.</source>
@@ -77,6 +152,34 @@
     <message>
         <source>Could not join: {reason}</source>
         <translation>Tidak dapat bergabung: {reason}</translation>
+    </message>
+    <message>
+        <source>Not sent: {reason}</source>
+        <translation>Tidak terkirim: {reason}</translation>
+    </message>
+    <message>
+        <source>Chat</source>
+        <translation>Obrolan</translation>
+    </message>
+    <message>
+        <source>Chat ({count} new)</source>
+        <translation>Obrolan ({count} baru)</translation>
+    </message>
+    <message>
+        <source>Only the host can change the agenda.</source>
+        <translation>Hanya pemimpin rapat yang dapat mengubah agenda.</translation>
+    </message>
+    <message>
+        <source>The server did not send the attendance.</source>
+        <translation>Server tidak mengirim daftar hadir.</translation>
+    </message>
+    <message>
+        <source>Save attendance</source>
+        <translation>Simpan daftar hadir</translation>
+    </message>
+    <message>
+        <source>CSV files (*.csv)</source>
+        <translation>Berkas CSV (*.csv)</translation>
     </message>
 </context>
 <context>

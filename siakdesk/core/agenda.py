@@ -17,6 +17,8 @@ import time
 import uuid
 from collections.abc import Callable
 
+import msgspec
+
 from siakdesk.core.chat import LocalChatStore
 from siakdesk.core.events import Admitted, ServerError, ServerMessage, SessionEvent
 from siakdesk.core.meetingsession import MeetingSession
@@ -111,7 +113,12 @@ class AgendaClient:
     # -- host actions ------------------------------------------------------------
 
     async def set_items(self, items: list[AgendaItem]) -> None:
-        await self._act(AgendaSet(id=uuid.uuid4().hex, items=items))
+        action = AgendaSet(id=uuid.uuid4().hex, items=items)
+        if not self.is_host:
+            raise PermissionError("only the meeting's host may change the agenda")
+        # shown at once (the host's next edit builds on it); the server's copy follows
+        self.agenda = msgspec.structs.replace(self.agenda, items=list(items))
+        await self._act(action)
 
     async def use_template(self) -> None:
         await self.set_items(roll_call_template())

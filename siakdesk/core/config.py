@@ -170,6 +170,13 @@ SCHEMA: tuple[Option, ...] = (
     ),
     Option("passcode", str, "", "Passcode of the room, if it has one.", secret=True),
     Option(
+        "host_passcode",
+        str,
+        "",
+        "Host passcode of the room: join as the host who runs the agenda.",
+        secret=True,
+    ),
+    Option(
         "room_mode",
         bool,
         False,

@@ -58,6 +58,7 @@ def run_window_demo(
                             "server_url": meeting.url,
                             "room": meeting.ROOM,
                             "passcode": meeting.PASSCODE,
+                            "host_passcode": meeting.HOST_PASSCODE,
                             "display_name": YOU[0],
                             "office": YOU[1],
                         },
@@ -73,6 +74,13 @@ def run_window_demo(
                     print(f"siakdesk demo: {window.join_screen.error.text()}", file=sys.stderr)
                     status = 1
                     return
+                if window.agenda is not None:
+                    # the regent runs the roll call: opening done, Minas reporting
+                    await window.agenda.use_template()
+                    await window.agenda.move("kec-minas", -7)
+                    await window.agenda.next_item()
+                    await window.agenda.next_item()
+                await meeting.chatter()
                 if duration is None:
                     await closed.wait()
                     return

@@ -2,21 +2,29 @@
 
 The window drives a :class:`MeetingSession` and renders its events (through a
 :class:`SessionAdapter`); it never talks to the network itself. It owns the
-session, the audio mixer and the local devices for as long as it is in a
-meeting, and releases all of them when it leaves.
+session, the audio mixer, the local devices, and the chat and agenda clients
+with their local SQLite store for as long as it is in a meeting, and releases
+all of them when it leaves.  Chat and agenda are docked beside the grid.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import time
+from collections.abc import Callable
+from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
+import platformdirs
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QStackedWidget, QWidget
 from qasync import asyncClose, asyncSlot
 
 from siakdesk.core import config
+from siakdesk.core.agenda import AgendaClient
+from siakdesk.core.chat import ChatClient, ChatLog, LocalChatStore
 from siakdesk.core.config import Settings
 from siakdesk.core.events import StateChanged
 from siakdesk.core.link import LinkTap
@@ -27,6 +35,8 @@ from siakdesk.core.signaling import ServerEndpoint
 from siakdesk.media.audiomixer import AudioMixer
 from siakdesk.media.audioprocessing import AudioProcessor, ProcessedMicrophone
 from siakdesk.media.devices import DeviceProvider
+from siakdesk.ui.agendapanel import AgendaPanel, write_attendance
+from siakdesk.ui.chatpanel import ChatPanel
 from siakdesk.ui.joinscreen import JoinRequest, JoinScreen
 from siakdesk.ui.meetingview import MeetingView
 from siakdesk.ui.sessionadapter import SessionAdapter
@@ -47,9 +57,14 @@ class MainWindow(QMainWindow):
         devices: DeviceProvider,
         remember: bool = True,
         parent: QWidget | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         super().__init__(parent)
         self.settings = settings
+        #: where the local chat copy and notes live; None and not remembering: memory only
+        self.data_dir = data_dir
+        if data_dir is None and remember:
+            self.data_dir = Path(platformdirs.user_data_dir("siakdesk", appauthor=False))
         self.devices = devices
         self.remember = remember
         self.session: MeetingSession | None = None
@@ -57,6 +72,11 @@ class MainWindow(QMainWindow):
         self.mixer: AudioMixer | None = None
         #: an emulated link for the window's session (the network lab; None: the real network)
         self.link: LinkTap | None = None
+        self.chat_store: LocalChatStore | None = None
+        self.chat: ChatClient | None = None
+        self.agenda: AgendaClient | None = None
+        #: asks where to save the attendance CSV (a file dialog; tests answer themselves)
+        self.choose_export_path: Callable[[], Path | None] = self._ask_export_path
         self._self_frame: object | None = None
 
         self.stack = QStackedWidget(self)
@@ -65,6 +85,21 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.join_screen)
         self.stack.addWidget(self.meeting_view)
         self.setCentralWidget(self.stack)
+        self.chat_panel = ChatPanel(self)
+        self.chat_dock = QDockWidget(self)
+        self.chat_dock.setObjectName("chatDock")
+        self.chat_dock.setWidget(self.chat_panel)
+        self.agenda_panel = AgendaPanel(self)
+        self.agenda_dock = QDockWidget(self)
+        self.agenda_dock.setObjectName("agendaDock")
+        self.agenda_dock.setWidget(self.agenda_panel)
+        for dock in (self.agenda_dock, self.chat_dock):
+            dock.setFeatures(
+                QDockWidget.DockWidgetFeature.DockWidgetClosable
+                | QDockWidget.DockWidgetFeature.DockWidgetMovable
+            )
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+            dock.hide()  # shown in a meeting
         self.resize(1100, 700)
         if settings["room_mode"]:
             self.meeting_view.set_scale(ROOM_MODE_SCALE)
@@ -87,9 +122,15 @@ class MainWindow(QMainWindow):
         self.meeting_view.cameraToggled.connect(self.on_camera_toggled)
         self.meeting_view.leaveRequested.connect(self.on_leave_requested)
         self.ticker.timeout.connect(self.on_tick)
+        self.chat_panel.sendRequested.connect(self.on_chat_send)
+        self.chat_panel.unreadChanged.connect(self.on_unread_changed)
+        self.chat_dock.visibilityChanged.connect(self.chat_panel.set_reading)
+        self.agenda_panel.actionRequested.connect(self.on_agenda_action)
 
     def retranslate(self) -> None:
         self.setWindowTitle(self.tr("SiakDesk · Siak Regency meeting"))
+        self.agenda_dock.setWindowTitle(self.tr("Agenda"))
+        self.on_unread_changed(self.chat.unread if self.chat is not None else 0)
 
     @property
     def configured(self) -> bool:
@@ -122,7 +163,13 @@ class MainWindow(QMainWindow):
             microphone = ProcessedMicrophone(microphone, processor)
         session = MeetingSession(
             SessionConfig(
-                endpoint, request.room, name, request.office, request.passcode, link=self.link
+                endpoint,
+                request.room,
+                name,
+                request.office,
+                request.passcode,
+                host_passcode=self.settings["host_passcode"],
+                link=self.link,
             ),
             audio=microphone,
             video=self.devices.open_camera(),
@@ -140,7 +187,14 @@ class MainWindow(QMainWindow):
             self.devices.open_speaker(),
             on_played=processor.process_playback if processor is not None else None,
         )
+        self.chat_store = LocalChatStore(self._store_path(request))
+        self.chat = ChatClient(session, ChatLog(self.chat_store))
+        self.agenda = AgendaClient(session, self.chat_store)
+        self.chat_panel.set_client(self.chat)
+        self.agenda_panel.set_client(self.agenda)
         self.stack.setCurrentWidget(self.meeting_view)
+        self.agenda_dock.show()
+        self.chat_dock.show()
         self.meeting_view.set_self(
             ParticipantInfo("self", name, request.office),
             has_audio="audio" in session.local,
@@ -182,6 +236,17 @@ class MainWindow(QMainWindow):
         if self.mixer is not None:
             await self.mixer.close()
             self.mixer = None
+        self.chat_panel.set_client(None)
+        self.agenda_panel.set_client(None)
+        for client in (self.chat, self.agenda):
+            if client is not None:
+                client.close()
+        self.chat = self.agenda = None
+        if self.chat_store is not None:
+            self.chat_store.close()
+            self.chat_store = None
+        self.chat_dock.hide()
+        self.agenda_dock.hide()
         await self.meeting_view.clear()
         self.stack.setCurrentWidget(self.join_screen)
         self.join_screen.set_busy(False)
@@ -220,6 +285,71 @@ class MainWindow(QMainWindow):
     def on_state_changed(self, event: StateChanged) -> None:
         self.meeting_view.set_state(event.new, event.reason)
 
+    def _store_path(self, request: JoinRequest) -> str:
+        """One local chat file per server and room (the same room on another server differs)."""
+        if self.data_dir is None:
+            return ":memory:"
+        key = hashlib.sha256(f"{request.server_url}\n{request.room}".encode()).hexdigest()[:16]
+        return str(self.data_dir / "chat" / f"{request.room}-{key}.sqlite3")
+
+    @asyncSlot(str)
+    async def on_chat_send(self, text: str) -> None:
+        if self.chat is None:
+            return
+        try:
+            await self.chat.send(text)
+        except ValueError as exc:
+            self.chat_panel.show_error(self.tr("Not sent: {reason}").format(reason=exc))
+
+    def on_unread_changed(self, unread: int) -> None:
+        title = self.tr("Chat")
+        if unread:
+            title = self.tr("Chat ({count} new)").format(count=unread)
+        self.chat_dock.setWindowTitle(title)
+
+    @asyncSlot(str, str)
+    async def on_agenda_action(self, action: str, item_id: str) -> None:
+        agenda = self.agenda
+        if agenda is None:
+            return
+        try:
+            if action == "template":
+                await agenda.use_template()
+            elif action == "next":
+                await agenda.next_item()
+            elif action in ("up", "down") and item_id:
+                await agenda.move(item_id, -1 if action == "up" else 1)
+            elif action == "export":
+                await self.export_attendance()
+        except PermissionError:
+            self.agenda_panel.current.setText(self.tr("Only the host can change the agenda."))
+
+    async def export_attendance(self) -> Path | None:
+        """Fetch the attendance CSV from the server and save it where the host says."""
+        agenda = self.agenda
+        if agenda is None:
+            return None
+        agenda.attendance_csv = None
+        arrived = asyncio.Event()
+        agenda.add_listener(lambda: arrived.set() if agenda.attendance_csv else None)
+        await agenda.request_attendance()
+        try:
+            await asyncio.wait_for(arrived.wait(), 10)
+        except TimeoutError:
+            self.agenda_panel.current.setText(self.tr("The server did not send the attendance."))
+            return None
+        path = self.choose_export_path()
+        if path is None or agenda.attendance_csv is None:
+            return None
+        write_attendance(path, agenda.attendance_csv)
+        return path
+
+    def _ask_export_path(self) -> Path | None:
+        name, _ = QFileDialog.getSaveFileName(
+            self, self.tr("Save attendance"), "kehadiran.csv", self.tr("CSV files (*.csv)")
+        )
+        return Path(name) if name else None
+
     def on_reconnect_attempt(self, attempt: int, reason: str) -> None:
         self.meeting_view.set_reconnect_attempt(attempt)
 
@@ -249,6 +379,7 @@ class MainWindow(QMainWindow):
         session, tile = self.session, self.meeting_view.self_tile
         if session is not None and session.last_media_at is not None:
             self.meeting_view.set_media_silence(time.monotonic() - session.last_media_at)
+        self.agenda_panel.tick()
         if session is not None and tile is not None and "video" in session.local:
             frame = session.local["video"].last_frame
             if frame is not None and frame is not self._self_frame and not tile.info.video_muted:

@@ -64,7 +64,9 @@ class UiMeeting:
     async def __aenter__(self) -> UiMeeting:
         self.server = await start_server(
             ServerConfig(
-                port=0, rooms=(RoomConfig("siak", passcode="1234"),), heartbeat_timeout=2.0
+                port=0,
+                rooms=(RoomConfig("siak", passcode="1234", host_passcode="bupati"),),
+                heartbeat_timeout=2.0,
             )
         )
         return self

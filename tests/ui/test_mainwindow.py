@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
 
+from siakdesk.core.agenda import AgendaClient
+from siakdesk.core.chat import ChatClient, ChatLog, LocalChatStore
 from siakdesk.core.events import SessionState
 from siakdesk.netlab.inprocess import LinkEmulator
 from tests.ui.conftest import FakeDevices, UiMeeting
@@ -210,5 +215,74 @@ def test_lost_links_show_a_banner_and_a_reconnecting_tile(run_ui: RunUi) -> None
             await until(lambda: not view.banner.isVisible(), seconds=10)
             assert view.status.text() == "In the meeting · 2 participants · reconnects: 1"
             await until(lambda: tile.frames_shown > 3 and tile.image is not None)
+
+    run_ui(body())
+
+
+def test_chat_and_agenda_panels_against_the_server(tmp_path: Path, run_ui: RunUi) -> None:
+    async def body() -> None:
+        async with UiMeeting() as meeting:
+            minas = await meeting.bot("Minas")
+            minas_chat = ChatClient(minas.session, ChatLog(LocalChatStore()))
+            minas_agenda = AgendaClient(minas.session, LocalChatStore())
+            window = meeting.window(host_passcode="bupati")
+            assert await window.join(window.request_from_settings())
+            chat, agenda = window.chat_panel, window.agenda_panel
+            assert window.chat_dock.isVisible() and window.agenda_dock.isVisible()
+
+            # chat both ways, in the server's order, in the panel's list
+            chat.input.setText("Selamat pagi, para camat")
+            chat.send_button.click()
+            await until(
+                lambda: [m.text for m in minas_chat.log.messages] == ["Selamat pagi, para camat"]
+            )
+            await minas_chat.send("Pagi, Pak Bupati")
+            await until(lambda: chat.list.count() == 2)
+            assert chat.list.item(0).text().startswith("You")
+            assert chat.list.item(1).text().startswith("Minas · Kecamatan Minas")
+            assert chat.list.item(1).text().endswith("Pagi, Pak Bupati")
+            # hidden panel: what arrives is unread, and the dock's title says how much
+            window.chat_dock.hide()
+            await minas_chat.send("Laporan siap")
+            await until(lambda: window.chat_dock.windowTitle() == "Chat (1 new)")
+            window.chat_dock.show()
+            await until(lambda: window.chat_dock.windowTitle() == "Chat")
+
+            # the host's agenda: template, next, everyone sees the current item and timer
+            assert agenda.host_box.isVisibleTo(agenda)
+            agenda.template_button.click()
+            await until(lambda: len(minas_agenda.items) == 16 and agenda.list.count() == 16)
+            agenda.next_button.click()
+            await until(lambda: getattr(minas_agenda.current, "id", None) == "opening")
+            await until(lambda: agenda.current.text().startswith("Now: Pembukaan oleh Bupati"))
+            assert agenda.list.item(0).text().startswith("▶ Pembukaan oleh Bupati")
+            agenda.list.setCurrentRow(3)
+            agenda.up_button.click()
+            await until(lambda: minas_agenda.items[2].title == "Laporan Kecamatan Kandis")
+            # private notes for the selected item, kept locally
+            agenda.list.setCurrentRow(1)
+            agenda.notes.setPlainText("tanya soal titik api")
+            assert window.agenda is not None
+            assert window.agenda.note(agenda.selected_id) == "tanya soal titik api"
+
+            target = tmp_path / "kehadiran.csv"
+            window.choose_export_path = lambda: target
+            assert await window.export_attendance() == target
+            rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
+            assert {r["office"] for r in rows} == {"Kecamatan Minas", "Bupati Siak"}
+            minas_chat.close()
+            minas_agenda.close()
+
+    run_ui(body())
+
+
+def test_a_member_sees_the_agenda_without_host_controls(run_ui: RunUi) -> None:
+    async def body() -> None:
+        async with UiMeeting() as meeting:
+            window = meeting.window()
+            assert await window.join(window.request_from_settings())
+            agenda = window.agenda_panel
+            assert not agenda.host_box.isVisibleTo(agenda)
+            assert agenda.current.text() == "No agenda yet"
 
     run_ui(body())
