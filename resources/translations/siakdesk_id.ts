@@ -72,6 +72,45 @@
     </message>
 </context>
 <context>
+    <name>DeviceDialog</name>
+    <message>
+        <source>No camera</source>
+        <translation>Tidak ada kamera</translation>
+    </message>
+    <message>
+        <source>No microphone</source>
+        <translation>Tidak ada mikrofon</translation>
+    </message>
+    <message>
+        <source>No speaker</source>
+        <translation>Tidak ada pengeras suara</translation>
+    </message>
+    <message>
+        <source>Devices</source>
+        <translation>Perangkat</translation>
+    </message>
+    <message>
+        <source>&amp;Camera</source>
+        <translation>&amp;Kamera</translation>
+    </message>
+    <message>
+        <source>&amp;Microphone</source>
+        <translation>&amp;Mikrofon</translation>
+    </message>
+    <message>
+        <source>Level</source>
+        <translation>Tingkat</translation>
+    </message>
+    <message>
+        <source>&amp;Speaker</source>
+        <translation>&amp;Pengeras suara</translation>
+    </message>
+    <message>
+        <source>No camera: you join with audio only</source>
+        <translation>Tanpa kamera: Anda bergabung dengan suara saja</translation>
+    </message>
+</context>
+<context>
     <name>JoinScreen</name>
     <message>
         <source>Siak Regency online meeting</source>
@@ -186,7 +225,7 @@
     <name>MeetingView</name>
     <message>
         <source>Unmute</source>
-        <extracomment>what the user sees while the session gets back into the meeting by itself</extracomment>
+        <extracomment>what the user sees while the session gets back into the meeting by itself the microphone's level, so a user sees at once that the office is heard the link, as the session measures it: good, weak or lost</extracomment>
         <translation>Nyalakan mikrofon</translation>
     </message>
     <message>
@@ -222,12 +261,36 @@
         <translation>Perbesar yang sedang berbicara (Ctrl+T)</translation>
     </message>
     <message>
+        <source>Devices</source>
+        <translation>Perangkat</translation>
+    </message>
+    <message>
+        <source>Choose camera, microphone and speaker</source>
+        <translation>Pilih kamera, mikrofon dan pengeras suara</translation>
+    </message>
+    <message>
+        <source>Microphone level</source>
+        <translation>Tingkat suara mikrofon</translation>
+    </message>
+    <message>
         <source>Leave</source>
         <translation>Keluar</translation>
     </message>
     <message>
         <source>Leave the meeting (Ctrl+Shift+Q)</source>
         <translation>Keluar dari rapat (Ctrl+Shift+Q)</translation>
+    </message>
+    <message>
+        <source>● Connection good</source>
+        <translation>● Sambungan baik</translation>
+    </message>
+    <message>
+        <source>● Connection weak</source>
+        <translation>● Sambungan lemah</translation>
+    </message>
+    <message>
+        <source>● No media arriving</source>
+        <translation>● Media tidak masuk</translation>
     </message>
     <message>
         <source>Reconnecting... attempt {n}</source>

@@ -176,6 +176,9 @@ SCHEMA: tuple[Option, ...] = (
         "Host passcode of the room: join as the host who runs the agenda.",
         secret=True,
     ),
+    Option("camera", int, 0, "Camera to use (OpenCV index; 0: the first)."),
+    Option("microphone", str, "", "Microphone to use, by name; empty: the system's default."),
+    Option("speaker", str, "", "Speaker to use, by name; empty: the system's default."),
     Option(
         "room_mode",
         bool,

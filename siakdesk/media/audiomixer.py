@@ -126,6 +126,14 @@ class AudioMixer:
             self._on_played(block)
         return block
 
+    def set_sink(self, sink: AudioSink | None) -> None:
+        """Play on ``sink`` from now on (another speaker); the old one stops."""
+        if self._sink is not None:
+            self._sink.stop()
+        self._sink = sink
+        if sink is not None:
+            sink.start(self.pull)
+
     async def close(self) -> None:
         tasks = list(self._tasks.values())
         self._tasks.clear()

@@ -8,6 +8,8 @@ the demo substitute :class:`DeviceProvider` subclasses with synthetic media.
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import fractions
 import logging
 import sys
@@ -208,12 +210,92 @@ class SpeakerSink(AudioSink):
             self._stream = None
 
 
-class DeviceProvider:
-    """Opens this PC's devices; ``None`` where there is none (logged, never raised)."""
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """One choice in the device settings: ``key`` is what the provider opens it by."""
 
-    def __init__(self, camera: int = 0, microphone: int | str | None = None) -> None:
+    key: int | str
+    label: str
+
+
+def list_cameras(max_index: int = 6) -> list[Device]:
+    """Cameras OpenCV can open.  On Linux the ``/dev/video*`` nodes (opening each would
+    light every camera up); elsewhere OpenCV indices are probed, which takes a moment."""
+    if sys.platform == "linux":
+        nodes = sorted(Path("/dev").glob("video[0-9]*"), key=lambda p: int(p.name[5:]))
+        return [Device(int(p.name[5:]), _linux_camera_name(p)) for p in nodes]
+    import cv2
+
+    found = []
+    for index in range(max_index):
+        capture = cv2.VideoCapture(index)
+        try:
+            if capture.isOpened():
+                found.append(Device(index, f"Camera {index + 1}"))
+        finally:
+            capture.release()
+    return found
+
+
+def _linux_camera_name(node: Path) -> str:
+    name_file = Path("/sys/class/video4linux") / node.name / "name"
+    try:
+        return f"{name_file.read_text().strip()} ({node.name})"
+    except OSError:
+        return node.name
+
+
+def list_audio_devices(kind: str) -> list[Device]:
+    """Input (``kind="input"``) or output devices of the default host API, by name."""
+    try:
+        import sounddevice
+
+        devices = sounddevice.query_devices()
+        default_api = sounddevice.default.hostapi
+    except Exception as exc:  # PortAudio missing or broken: no choice, not a crash
+        logger.info("cannot list audio devices: %s", exc)
+        return []
+    channels = "max_input_channels" if kind == "input" else "max_output_channels"
+    return [
+        Device(str(d["name"]), str(d["name"]))
+        for d in devices
+        if d[channels] > 0 and d["hostapi"] == default_api
+    ]
+
+
+class DeviceProvider:
+    """Opens this PC's devices; ``None`` where there is none (logged, never raised).
+
+    ``camera``, ``microphone`` and ``speaker`` are what the user chose (an
+    OpenCV index, PortAudio device names); ``None``/empty: the system's default.
+    """
+
+    def __init__(
+        self,
+        camera: int = 0,
+        microphone: int | str | None = None,
+        speaker: int | str | None = None,
+    ) -> None:
         self.camera_index = camera
-        self.microphone_device = microphone
+        self.microphone_device = microphone or None
+        self.speaker_device = speaker or None
+
+    def with_choice(self, camera: int, microphone: str, speaker: str) -> DeviceProvider:
+        """The same provider, opening the given devices ('' for the default)."""
+        chosen = copy.copy(self)
+        chosen.camera_index = camera
+        chosen.microphone_device = microphone or None
+        chosen.speaker_device = speaker or None
+        return chosen
+
+    def cameras(self) -> list[Device]:
+        return list_cameras()
+
+    def microphones(self) -> list[Device]:
+        return list_audio_devices("input")
+
+    def speakers(self) -> list[Device]:
+        return list_audio_devices("output")
 
     def open_camera(self) -> MediaStreamTrack | None:
         try:
@@ -237,7 +319,7 @@ class DeviceProvider:
         except Exception as exc:
             logger.info("no speaker: %s", exc)
             return None
-        return SpeakerSink()
+        return SpeakerSink(self.speaker_device)
 
 
 class SyntheticDevices(DeviceProvider):
@@ -269,3 +351,12 @@ class SyntheticDevices(DeviceProvider):
 
     def open_speaker(self) -> AudioSink | None:
         return self.speaker
+
+    def cameras(self) -> list[Device]:
+        return [Device(0, f"{self.name} (synthetic)")] if self.has_camera else []
+
+    def microphones(self) -> list[Device]:
+        return [Device("tone", f"{self.name} tone (synthetic)")] if self.has_microphone else []
+
+    def speakers(self) -> list[Device]:
+        return [Device("silent", "Silent (synthetic)")] if self.speaker is not None else []

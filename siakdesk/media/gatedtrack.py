@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from av.frame import Frame
@@ -22,18 +24,37 @@ class GatedTrack(MediaStreamTrack):
         self.muted = False
         #: the last frame read, muted or not (a self-view shows it)
         self.last_frame: Frame | None = None
+        self._reading: asyncio.Future[Frame] | None = None
+        self._switching = False
 
     def set_muted(self, muted: bool) -> None:
         self.muted = muted
+
+    def replace_source(self, source: MediaStreamTrack) -> None:
+        """Send ``source`` from now on (another camera or microphone); the old one stops."""
+        if source.kind != self.kind:
+            raise ValueError(f"a {source.kind} track cannot replace a {self.kind} track")
+        old, self.source = self.source, source
+        if self._reading is not None and not self._reading.done():
+            self._switching = True
+            self._reading.cancel()  # a read of the old device would wait forever
+        old.stop()
 
     async def recv(self) -> Frame:
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            frame = await self.source.recv()
-            self.last_frame = frame  # type: ignore[assignment]
+            self._reading = asyncio.ensure_future(self.source.recv())  # type: ignore[arg-type]
+            try:
+                frame = await self._reading
+            except asyncio.CancelledError:
+                if self._switching and not _cancelling():
+                    self._switching = False
+                    continue  # the device was replaced: read the new one
+                raise
+            self.last_frame = frame
             if not self.muted:
-                return frame  # type: ignore[return-value]
+                return frame
 
     def stop(self) -> None:
         super().stop()
@@ -58,3 +79,8 @@ class SenderFeed(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         return await self.gate.recv()
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

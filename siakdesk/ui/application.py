@@ -34,7 +34,11 @@ def run_app(
 
     async def main() -> None:
         closed = asyncio.Event()
-        window = MainWindow(settings, devices or DeviceProvider())
+        window = MainWindow(
+            settings,
+            devices
+            or DeviceProvider(settings["camera"], settings["microphone"], settings["speaker"]),
+        )
         window.closed.connect(closed.set)
         if settings["room_mode"]:
             window.showFullScreen()

@@ -16,10 +16,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import av
 import platformdirs
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QStackedWidget, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QStackedWidget,
+    QWidget,
+)
 from qasync import asyncClose, asyncSlot
 
 from siakdesk.core import config
@@ -37,6 +45,7 @@ from siakdesk.media.audioprocessing import AudioProcessor, ProcessedMicrophone
 from siakdesk.media.devices import DeviceProvider
 from siakdesk.ui.agendapanel import AgendaPanel, write_attendance
 from siakdesk.ui.chatpanel import ChatPanel
+from siakdesk.ui.devicedialog import DeviceDialog, level_of, level_percent
 from siakdesk.ui.joinscreen import JoinRequest, JoinScreen
 from siakdesk.ui.meetingview import MeetingView
 from siakdesk.ui.sessionadapter import SessionAdapter
@@ -78,6 +87,8 @@ class MainWindow(QMainWindow):
         #: asks where to save the attendance CSV (a file dialog; tests answer themselves)
         self.choose_export_path: Callable[[], Path | None] = self._ask_export_path
         self._self_frame: object | None = None
+        self._processor: AudioProcessor | None = None
+        self.device_dialog: DeviceDialog | None = None
 
         self.stack = QStackedWidget(self)
         self.join_screen = JoinScreen(self.stack)
@@ -121,6 +132,7 @@ class MainWindow(QMainWindow):
         self.meeting_view.muteToggled.connect(self.on_mute_toggled)
         self.meeting_view.cameraToggled.connect(self.on_camera_toggled)
         self.meeting_view.leaveRequested.connect(self.on_leave_requested)
+        self.meeting_view.devicesRequested.connect(self.on_devices_requested)
         self.ticker.timeout.connect(self.on_tick)
         self.chat_panel.sendRequested.connect(self.on_chat_send)
         self.chat_panel.unreadChanged.connect(self.on_unread_changed)
@@ -161,6 +173,7 @@ class MainWindow(QMainWindow):
         if microphone is not None and self.settings["echo_cancellation"]:
             processor = AudioProcessor()
             microphone = ProcessedMicrophone(microphone, processor)
+        self._processor = processor
         session = MeetingSession(
             SessionConfig(
                 endpoint,
@@ -350,6 +363,63 @@ class MainWindow(QMainWindow):
         )
         return Path(name) if name else None
 
+    @asyncSlot()
+    async def on_devices_requested(self) -> None:
+        await self.open_device_settings()
+
+    async def open_device_settings(self) -> bool:
+        """The device dialog with its live preview; apply what the user chose."""
+        if self.device_dialog is not None:
+            self.device_dialog.raise_()
+            return False
+        dialog = DeviceDialog(self.devices, self)
+        self.device_dialog = dialog
+        finished: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def on_finished(result: int) -> None:
+            if not finished.done():
+                finished.set_result(result)
+
+        dialog.finished.connect(on_finished)
+        dialog.open()
+        dialog.start_preview()
+        try:
+            result = await finished
+        finally:
+            await dialog.stop_preview()
+            self.device_dialog = None
+            dialog.deleteLater()
+        if result != QDialog.DialogCode.Accepted:
+            return False
+        await self.apply_devices(*dialog.choice())
+        return True
+
+    async def apply_devices(self, camera: int, microphone: str, speaker: str) -> None:
+        """Use these devices from now on, in the meeting too, and remember them."""
+        self.devices = self.devices.with_choice(camera, microphone, speaker)
+        session = self.session
+        if session is not None:
+            gates = session.local
+            if "video" in gates:
+                track = self.devices.open_camera()
+                if track is not None:
+                    gates["video"].replace_source(track)
+            if "audio" in gates:
+                mic = self.devices.open_microphone()
+                if mic is not None:
+                    if self._processor is not None:
+                        mic = ProcessedMicrophone(mic, self._processor)
+                    gates["audio"].replace_source(mic)
+            if self.mixer is not None:
+                self.mixer.set_sink(self.devices.open_speaker())
+        if self.remember:
+            try:
+                config.save_user_values(
+                    {"camera": camera, "microphone": microphone, "speaker": speaker}
+                )
+            except (OSError, ValueError) as exc:
+                logger.warning("could not remember the devices: %s", exc)
+
     def on_reconnect_attempt(self, attempt: int, reason: str) -> None:
         self.meeting_view.set_reconnect_attempt(attempt)
 
@@ -377,8 +447,16 @@ class MainWindow(QMainWindow):
         if self.mixer is not None:
             self.meeting_view.set_active_speaker(self.mixer.loudest())
         session, tile = self.session, self.meeting_view.self_tile
+        silent = None
         if session is not None and session.last_media_at is not None:
-            self.meeting_view.set_media_silence(time.monotonic() - session.last_media_at)
+            silent = time.monotonic() - session.last_media_at
+            self.meeting_view.set_media_silence(silent)
+        self.meeting_view.set_quality(silent)
+        audio = session.local.get("audio") if session is not None else None
+        level = 0
+        if audio is not None and not audio.muted and isinstance(audio.last_frame, av.AudioFrame):
+            level = level_percent(level_of(audio.last_frame))
+        self.meeting_view.mic_level.setValue(level)
         self.agenda_panel.tick()
         if session is not None and tile is not None and "video" in session.local:
             frame = session.local["video"].last_frame

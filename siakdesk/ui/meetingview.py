@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -31,6 +32,7 @@ class MeetingView(QWidget):
     muteToggled = Signal(bool)  # True: mute the microphone
     cameraToggled = Signal(bool)  # True: turn the camera off
     leaveRequested = Signal()
+    devicesRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,12 +70,30 @@ class MeetingView(QWidget):
         self.camera_button.setCheckable(True)
         self.view_button = QPushButton(self)
         self.view_button.setCheckable(True)
+        self.devices_button = QPushButton(self)
         self.leave_button = QPushButton(self)
         self.leave_button.setObjectName("leave")
+        #: the microphone's level, so a user sees at once that the office is heard
+        self.mic_level = QProgressBar(self)
+        self.mic_level.setRange(0, 100)
+        self.mic_level.setTextVisible(False)
+        self.mic_level.setFixedWidth(90)
+        self.mic_level.setMaximumHeight(12)
+        #: the link, as the session measures it: good, weak or lost
+        self.quality = QLabel(self)
+        self.quality.setObjectName("quality")
 
         controls = QHBoxLayout()
+        controls.addWidget(self.quality)
         controls.addStretch(1)
-        for button in (self.mute_button, self.camera_button, self.view_button, self.leave_button):
+        controls.addWidget(self.mic_level)
+        for button in (
+            self.mute_button,
+            self.camera_button,
+            self.view_button,
+            self.devices_button,
+            self.leave_button,
+        ):
             button.setMinimumHeight(40)
             controls.addWidget(button)
         controls.addStretch(1)
@@ -100,6 +120,7 @@ class MeetingView(QWidget):
         self.camera_button.toggled.connect(self.on_camera_toggled)
         self.view_button.toggled.connect(self.on_view_toggled)
         self.leave_button.clicked.connect(self.leaveRequested)
+        self.devices_button.clicked.connect(self.devicesRequested)
         self.shortcuts["mute"].activated.connect(self.mute_button.toggle)
         self.shortcuts["camera"].activated.connect(self.camera_button.toggle)
         self.shortcuts["view"].activated.connect(self.view_button.toggle)
@@ -117,6 +138,9 @@ class MeetingView(QWidget):
             self.tr("Grid view") if self.view_button.isChecked() else self.tr("Speaker view")
         )
         self.view_button.setToolTip(self.tr("Enlarge whoever is speaking (Ctrl+T)"))
+        self.devices_button.setText(self.tr("Devices"))
+        self.devices_button.setToolTip(self.tr("Choose camera, microphone and speaker"))
+        self.mic_level.setToolTip(self.tr("Microphone level"))
         self.leave_button.setText(self.tr("Leave"))
         self.leave_button.setToolTip(self.tr("Leave the meeting (Ctrl+Shift+Q)"))
 
@@ -247,6 +271,19 @@ class MeetingView(QWidget):
     def set_reconnect_attempt(self, attempt: int) -> None:
         self.reconnect_attempt = attempt
         self._show_state()
+
+    def set_quality(self, silent_s: float | None) -> None:
+        """A simple indicator from how long ago media last arrived."""
+        if self._state is not SessionState.JOINED or silent_s is None:
+            text, colour = "", "#777777"
+        elif silent_s < 1.0:
+            text, colour = self.tr("● Connection good"), "#1e8e3e"
+        elif silent_s < 3.0:
+            text, colour = self.tr("● Connection weak"), "#c77700"
+        else:
+            text, colour = self.tr("● No media arriving"), "#b00020"
+        self.quality.setText(text)
+        self.quality.setStyleSheet(f"#quality {{ color: {colour}; padding-left: 8px; }}")
 
     def set_media_silence(self, seconds: float | None) -> None:
         """Seconds since media last arrived (shown while reconnecting)."""

@@ -286,3 +286,34 @@ def test_a_member_sees_the_agenda_without_host_controls(run_ui: RunUi) -> None:
             assert agenda.current.text() == "No agenda yet"
 
     run_ui(body())
+
+
+def test_device_settings_preview_and_switch_mid_meeting(run_ui: RunUi) -> None:
+    async def body() -> None:
+        async with UiMeeting() as meeting:
+            minas = await meeting.bot("Minas")
+            window = meeting.window()
+            assert await window.join(window.request_from_settings())
+            session = window.session
+            assert session is not None
+            old_camera = session.local["video"].source
+            await until(lambda: window.meeting_view.mic_level.value() > 0)
+            await until(lambda: window.meeting_view.quality.text() == "● Connection good")
+
+            settings = asyncio.ensure_future(window.open_device_settings())
+            await until(lambda: window.device_dialog is not None)
+            dialog = window.device_dialog
+            assert dialog is not None
+            assert dialog.camera.count() == 1 and dialog.camera.isEnabled()
+            # the preview shows the camera's picture and the microphone's level
+            await until(lambda: dialog.frames_shown > 2 and dialog.level.value() > 0)
+            dialog.accept()
+            assert await settings
+
+            assert session.local["video"].source is not old_camera
+            assert old_camera.readyState == "ended"
+            # the others keep receiving the (new) camera
+            before = minas.frames_from("Bupati Siak")[1]
+            await minas.wait_until(lambda b: b.frames_from("Bupati Siak")[1] > before + 10)
+
+    run_ui(body())
