@@ -104,8 +104,6 @@ JOIN_TIMEOUT = 20.0
 CODEC_MIME = {"audio": "audio/opus", "video": "video/VP8"}
 #: What the session passes on as :class:`ServerMessage` (chat, agenda, host replies).
 APP_MESSAGES = (ChatMessage, ChatAck, ChatHistoryReply, Agenda, ActionAck, AttendanceCsv)
-#: Media packets normally arrive at least this often (RTCP sender reports: <= 1.5 s apart).
-MEDIA_GAP_NORMAL = 2.0
 
 
 class JoinError(Exception):
@@ -214,7 +212,7 @@ class MeetingSession:
         self.roster: dict[str, ParticipantInfo] = {}
         #: times the session lost the meeting and went back in by itself
         self.reconnects = 0
-        #: seconds in which no media packet arrived although some should have
+        #: seconds from the last media packet before each loss to the media back again
         self.seconds_without_media = 0.0
         #: when the last media packet arrived (``time.monotonic()``), ``None`` before the first
         self.last_media_at: float | None = None
@@ -343,7 +341,9 @@ class MeetingSession:
         background, self._background = self._background, []
         for task in background:
             task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        for outcome in await asyncio.gather(*background, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                logger.error("%s: a session task had failed: %r", self.config.name, outcome)
         await self._teardown()
         for gate in self.local.values():
             gate.stop()  # and the device behind it
@@ -526,7 +526,11 @@ class MeetingSession:
             await self._reconnect(reason)
 
     def _recovered(self, attempts: int) -> None:
-        self._media_since = time.monotonic()
+        now = time.monotonic()
+        if self.last_media_at is not None:
+            # from the last packet of the old media to the new media connected
+            self.seconds_without_media += now - self.last_media_at
+        self.last_media_at = self._media_since = now
         self._trouble.clear()
         self._kick.clear()
         plural = "s" if attempts != 1 else ""
@@ -576,23 +580,25 @@ class MeetingSession:
         self.last_media_at = self._media_since = time.monotonic()
         while True:
             await asyncio.sleep(self.policy.watch_interval)
-            now = time.monotonic()
-            pc = self._pc
-            packets = _rx_packets(pc) if pc is not None else -1
-            key = (id(pc), packets)
-            if pc is not None and packets > 0 and key != self._rx_seen:
-                gap = now - (self.last_media_at or now)
-                if gap > MEDIA_GAP_NORMAL:
-                    self.seconds_without_media += gap
-                self.last_media_at = now
-                self._rx_seen = key
-            elif (
-                self.state is SessionState.JOINED
-                and now - max(self.last_media_at or 0.0, self._media_since)
-                > self.policy.media_timeout
-            ):
-                silent = now - max(self.last_media_at or 0.0, self._media_since)
-                self._raise_trouble(f"no media for {silent:.1f} s", media_only=True)
+            try:
+                self._look_at_media()
+            except Exception:  # a watcher that dies would leave the session blind: log, go on
+                logger.exception("%s: media watcher failed", self.config.name)
+
+    def _look_at_media(self) -> None:
+        now = time.monotonic()
+        pc = self._pc
+        packets = _rx_packets(pc) if pc is not None else -1
+        key = (id(pc), packets)
+        if pc is not None and packets > 0 and key != self._rx_seen:
+            self.last_media_at = now
+            self._rx_seen = key
+        elif (
+            self.state is SessionState.JOINED
+            and now - max(self.last_media_at or 0.0, self._media_since) > self.policy.media_timeout
+        ):
+            silent = now - max(self.last_media_at or 0.0, self._media_since)
+            self._raise_trouble(f"no media for {silent:.1f} s", media_only=True)
 
     async def _watch_network(self) -> None:
         """Notice the PC waking from sleep and a new local address; reconnect at once."""
