@@ -176,6 +176,7 @@ SCHEMA: tuple[Option, ...] = (
         "Host passcode of the room: join as the host who runs the agenda.",
         secret=True,
     ),
+    Option("display", int, 0, "Screen the room mode opens on (0: the primary, 1: the next)."),
     Option("camera", int, 0, "Camera to use (OpenCV index; 0: the first)."),
     Option("microphone", str, "", "Microphone to use, by name; empty: the system's default."),
     Option("speaker", str, "", "Speaker to use, by name; empty: the system's default."),

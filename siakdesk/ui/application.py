@@ -41,7 +41,7 @@ def run_app(
         )
         window.closed.connect(closed.set)
         if settings["room_mode"]:
-            window.showFullScreen()
+            show_full_screen_on(window, app, settings["display"])
         else:
             window.show()
         if window.configured:
@@ -53,3 +53,16 @@ def run_app(
 
     qasync.run(main())
     return 0
+
+
+def show_full_screen_on(window: MainWindow, app: QApplication, display: int) -> None:
+    """Full screen on the chosen display (a meeting room's big screen); the primary if
+    there is no such display."""
+    screens = app.screens()
+    primary = app.primaryScreen()
+    others = [s for s in screens if s is not primary]
+    ordered = [primary, *others]
+    screen = ordered[display] if 0 <= display < len(ordered) else primary
+    window.setScreen(screen)
+    window.move(screen.geometry().topLeft())
+    window.showFullScreen()

@@ -47,6 +47,7 @@ from siakdesk.ui.agendapanel import AgendaPanel, write_attendance
 from siakdesk.ui.chatpanel import ChatPanel
 from siakdesk.ui.devicedialog import DeviceDialog, level_of, level_percent
 from siakdesk.ui.joinscreen import JoinRequest, JoinScreen
+from siakdesk.ui.keepawake import KeepAwake
 from siakdesk.ui.meetingview import MeetingView
 from siakdesk.ui.sessionadapter import SessionAdapter
 
@@ -88,6 +89,8 @@ class MainWindow(QMainWindow):
         self.choose_export_path: Callable[[], Path | None] = self._ask_export_path
         self._self_frame: object | None = None
         self._processor: AudioProcessor | None = None
+        #: the OS is asked not to sleep or blank the screen during a meeting
+        self.keep_awake = KeepAwake()
         self.device_dialog: DeviceDialog | None = None
 
         self.stack = QStackedWidget(self)
@@ -214,6 +217,7 @@ class MainWindow(QMainWindow):
             has_video="video" in session.local,
         )
         self.ticker.start()
+        self.keep_awake.acquire()
         try:
             await session.join()
         except JoinError as exc:
@@ -237,6 +241,7 @@ class MainWindow(QMainWindow):
     async def leave(self) -> None:
         """Leave (if in a meeting) and release the session, devices and tiles; idempotent."""
         self.ticker.stop()
+        self.keep_awake.release()
         session, self.session = self.session, None
         if self.adapter is not None:
             self.adapter.detach()

@@ -269,3 +269,34 @@ async def test_fifty_random_outages_on_one_office_of_four() -> None:
         for b in bots:
             await b.close()
         await running.runner.cleanup()
+
+
+async def test_waking_from_sleep_reconnects_at_once(
+    server: RunningServer, make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a suspend the wall clock has jumped ahead of the monotonic one (Linux stops the
+    monotonic clock in suspend): the session reconnects at once instead of waiting for the
+    heartbeat to notice a socket the server closed long ago."""
+    minas = await make_bot("Minas")
+    siak = await make_bot("Siak")
+    await flowing_both_ways([minas, siak])
+    identity = siak.session.participant_id
+
+    import siakdesk.core.meetingsession as module
+
+    real_time = time.time
+
+    class SuspendedClock:
+        monotonic = staticmethod(time.monotonic)
+
+        @staticmethod
+        def time() -> float:
+            return real_time() + 3600.0  # an hour asleep, as the wall clock sees it
+
+    monkeypatch.setattr(module, "time", SuspendedClock)
+    await wait_state(siak, SessionState.RECONNECTING, within=3.0)
+    monkeypatch.setattr(module, "time", time)
+    await wait_state(siak, SessionState.JOINED, within=10.0)
+    await flowing_both_ways([minas, siak])
+    assert siak.session.participant_id == identity
+    assert siak.session.reconnects == 1
