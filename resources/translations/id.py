@@ -41,6 +41,7 @@ INDONESIAN = {
     "You left the meeting": "Anda telah keluar dari rapat",
     "Connection lost: {detail}": "Sambungan terputus: {detail}",
     "Devices": "Perangkat",
+    "Check camera and microphone...": "Periksa kamera dan mikrofon...",
     "Choose camera, microphone and speaker": "Pilih kamera, mikrofon dan pengeras suara",
     "Microphone level": "Tingkat suara mikrofon",
     "● Connection good": "● Sambungan baik",

@@ -145,6 +145,10 @@
         <translation>Gabung ke rapat</translation>
     </message>
     <message>
+        <source>Check camera and microphone...</source>
+        <translation>Periksa kamera dan mikrofon...</translation>
+    </message>
+    <message>
         <source>Type your name or your office.</source>
         <translation>Ketik nama atau kantor Anda.</translation>
     </message>
@@ -157,7 +161,7 @@
     <name>MainWindow</name>
     <message>
         <source>SiakDesk · Siak Regency meeting</source>
-        <extracomment>where the local chat copy and notes live; None and not remembering: memory only an emulated link for the window's session (the network lab; None: the real network) asks where to save the attendance CSV (a file dialog; tests answer themselves)</extracomment>
+        <extracomment>where the local chat copy and notes live; None and not remembering: memory only an emulated link for the window's session (the network lab; None: the real network) asks where to save the attendance CSV (a file dialog; tests answer themselves) the OS is asked not to sleep or blank the screen during a meeting</extracomment>
         <translation>SiakDesk · Rapat Kabupaten Siak</translation>
     </message>
     <message>

@@ -28,6 +28,7 @@ class JoinRequest:
 
 class JoinScreen(QWidget):
     joinRequested = Signal(object)  # JoinRequest
+    devicesRequested = Signal()  # check camera and microphone before joining
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,6 +47,7 @@ class JoinScreen(QWidget):
         self.join_button = QPushButton(self)
         self.join_button.setDefault(True)
         self.join_button.setMinimumHeight(40)
+        self.devices_button = QPushButton(self)
 
         self.form = QFormLayout()
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -75,6 +77,7 @@ class JoinScreen(QWidget):
         inner.addLayout(self.form)
         inner.addWidget(self.error)
         inner.addWidget(self.join_button)
+        inner.addWidget(self.devices_button)
         layout = QVBoxLayout(self)
         layout.addStretch(1)
         layout.addWidget(box, 0, Qt.AlignmentFlag.AlignHCenter)
@@ -84,6 +87,7 @@ class JoinScreen(QWidget):
 
     def _connect_signals(self) -> None:
         self.join_button.clicked.connect(self.on_join_clicked)
+        self.devices_button.clicked.connect(self.devicesRequested)
         for field in (self.server, self.room, self.passcode, self.name, self.office):
             field.returnPressed.connect(self.on_join_clicked)
 
@@ -101,6 +105,7 @@ class JoinScreen(QWidget):
         self.server.setPlaceholderText("https://rapat.siakkab.go.id:8443")
         self.office.setPlaceholderText(self.tr("e.g. Kandis District"))
         self.join_button.setText(self.tr("Join the meeting"))
+        self.devices_button.setText(self.tr("Check camera and microphone..."))
 
     def fill(self, server_url: str, room: str, passcode: str, name: str, office: str) -> None:
         self.server.setText(server_url)

@@ -132,6 +132,7 @@ class MainWindow(QMainWindow):
 
     def _connect_signals(self) -> None:
         self.join_screen.joinRequested.connect(self.on_join_requested)
+        self.join_screen.devicesRequested.connect(self.on_devices_requested)
         self.meeting_view.muteToggled.connect(self.on_mute_toggled)
         self.meeting_view.cameraToggled.connect(self.on_camera_toggled)
         self.meeting_view.leaveRequested.connect(self.on_leave_requested)
