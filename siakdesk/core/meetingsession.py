@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import itertools
 import logging
 import random
 import socket
@@ -94,6 +95,7 @@ from siakdesk.core.protocol import (
 )
 from siakdesk.core.remotetrack import RemoteTrack
 from siakdesk.core.signaling import ServerEndpoint, SignalingClient, SignalingError, probe
+from siakdesk.media import opusprofile
 from siakdesk.media.encodedtap import tap_receiver
 from siakdesk.media.gatedtrack import GatedTrack, SenderFeed
 
@@ -198,6 +200,7 @@ class MeetingSession:
         audio: MediaStreamTrack | None = None,
         video: MediaStreamTrack | None = None,
     ) -> None:
+        opusprofile.install()  # mono, FEC, DTX Opus for what this session sends
         self.config = config
         self.policy = config.reconnect
         #: what is sent: the given tracks behind a mute gate each
@@ -578,12 +581,31 @@ class MeetingSession:
     async def _watch_media(self) -> None:
         """Notice a media path that went silent; count the seconds without media."""
         self.last_media_at = self._media_since = time.monotonic()
-        while True:
+        for polls in itertools.count(1):
             await asyncio.sleep(self.policy.watch_interval)
             try:
                 self._look_at_media()
+                if polls % 4 == 0:
+                    await self._tune_audio()
             except Exception:  # a watcher that dies would leave the session blind: log, go on
                 logger.exception("%s: media watcher failed", self.config.name)
+
+    async def _tune_audio(self) -> None:
+        """Tell the Opus encoder the loss the server reports for our audio (FEC, frame size)."""
+        pc = self._pc
+        if pc is None:
+            return
+        for transceiver in pc.getTransceivers():
+            sender = transceiver.sender
+            encoder = opusprofile.encoder_of(sender)
+            if transceiver.kind != "audio" or not isinstance(
+                encoder, opusprofile.ProfiledOpusEncoder
+            ):
+                continue
+            for stats in (await sender.getStats()).values():
+                if getattr(stats, "type", "") == "remote-inbound-rtp":
+                    fraction = float(stats.fractionLost)
+                    encoder.set_loss(fraction * 100 / 256 if fraction > 1 else fraction * 100)
 
     def _look_at_media(self) -> None:
         now = time.monotonic()

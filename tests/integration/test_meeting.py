@@ -217,3 +217,25 @@ async def test_mute_and_camera_off_reach_the_others(
     info = kandis.session.roster[minas.session.participant_id or ""]
     assert (info.audio_muted, info.video_muted) == (False, True)
     assert minas.session.is_muted("video") and not minas.session.is_muted("audio")
+
+
+async def test_audio_goes_out_in_the_siakdesk_opus_profile(
+    server: RunningServer, make_bot: BotFactory
+) -> None:
+    from siakdesk.media.opusprofile import ProfiledOpusEncoder, encoder_of
+
+    bots = [await make_bot(name) for name in OFFICES[:2]]
+    await wait_until_received(bots, video_frames=5)
+    pc = bots[0].session._pc
+    assert pc is not None
+    (audio,) = [t for t in pc.getTransceivers() if t.kind == "audio" and t.direction == "sendonly"]
+    encoder = encoder_of(audio.sender)
+    assert isinstance(encoder, ProfiledOpusEncoder)
+    assert encoder.settings["channels"] == 1 and encoder.settings["bitrate"] == 24000
+    assert encoder.settings["fec"] and encoder.settings["frame_ms"] == 20
+    # what reached the server: Opus payloads of a 24 kbit/s stream, not aiortc's 96 kbit/s
+    publisher = server.meeting.rooms["siak"].participants[bots[0].session.participant_id or ""]
+    publication = publisher.publications["audio"]
+    await asyncio.sleep(1.0)
+    per_frame = publication.bytes / max(1, publication.frames)
+    assert 20 < per_frame < 110, per_frame

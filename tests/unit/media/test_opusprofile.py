@@ -1,0 +1,93 @@
+"""The Opus profile: mono, 24 kbit/s, FEC tuned by loss, 60 ms frames on bad links, DTX."""
+
+from __future__ import annotations
+
+import math
+
+import av
+import numpy as np
+from aiortc.codecs.opus import OpusEncoder
+
+from siakdesk.media.opusprofile import AudioProfile, ProfiledOpusEncoder, loss_band
+
+RATE = 48000
+
+
+def frames(seconds: float, tone_hz: float | None) -> list[av.AudioFrame]:
+    out = []
+    for n in range(int(seconds * 50)):
+        t = (np.arange(960) + n * 960) / RATE
+        wave = np.sin(2 * math.pi * tone_hz * t) * 8000 if tone_hz else np.zeros(960)
+        frame = av.AudioFrame.from_ndarray(
+            wave.astype(np.int16).reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate = RATE
+        frame.pts = n * 960
+        out.append(frame)
+    return out
+
+
+def encode_all(encoder: object, source: list[av.AudioFrame]) -> list[bytes]:
+    payloads: list[bytes] = []
+    for frame in source:
+        got, _timestamp = encoder.encode(frame)  # type: ignore[attr-defined]
+        payloads += got
+    return payloads
+
+
+def test_settings_are_mono_24k_fec_20ms() -> None:
+    encoder = ProfiledOpusEncoder()
+    assert encoder.settings == {
+        "channels": 1,
+        "bitrate": 24000,
+        "frame_ms": 20,
+        "fec": True,
+        "expected_loss": 2,
+        "dtx": True,
+    }
+
+
+def test_speech_costs_a_quarter_of_aiortcs_default() -> None:
+    tone = frames(2.0, 440)
+    ours = encode_all(ProfiledOpusEncoder(), tone)
+    theirs = encode_all(OpusEncoder(), tone)
+    assert len(ours) == len(theirs) == 100  # one packet per 20 ms
+    ours_kbit = sum(map(len, ours)) * 8 / 2.0 / 1000
+    theirs_kbit = sum(map(len, theirs)) * 8 / 2.0 / 1000
+    assert ours_kbit < 36, ours_kbit  # VBR around 24 kbit/s
+    assert theirs_kbit > 3 * ours_kbit, (theirs_kbit, ours_kbit)
+
+
+def test_silence_sends_one_packet_in_400_ms() -> None:
+    encoder = ProfiledOpusEncoder()
+    packets = encode_all(encoder, frames(4.0, None))
+    # 200 ms of hangover at first, then one frame per 400 ms
+    assert 12 <= len(packets) <= 22, len(packets)
+    assert encoder.suppressed >= 170
+    # speech resumes at once
+    assert len(encode_all(encoder, frames(0.2, 300))) == 10
+
+
+def test_loss_retunes_fec_and_goes_to_60_ms_frames_on_bad_links() -> None:
+    encoder = ProfiledOpusEncoder()
+    encoder.set_loss(4.0)
+    encode_all(encoder, frames(0.1, 440))
+    assert encoder.settings["expected_loss"] == 5 and encoder.frame_ms == 20
+    encoder.set_loss(12.0)
+    packets = encode_all(encoder, frames(1.2, 440))
+    assert encoder.settings["expected_loss"] == 20 and encoder.frame_ms == 60
+    assert 18 <= len(packets) <= 21  # 1.2 s in 60 ms packets
+    assert loss_band(0) == 2 and loss_band(30) == 20
+
+
+def test_a_low_bitrate_profile_uses_60_ms_frames_and_decodes() -> None:
+    encoder = ProfiledOpusEncoder(AudioProfile(bitrate=16000))
+    assert encoder.frame_ms == 60
+    packets = encode_all(encoder, frames(1.0, 440))
+    decoder = av.CodecContext.create("libopus", "r")
+    decoded = []
+    for payload in packets:
+        decoded += decoder.decode(av.Packet(payload))
+    samples = np.concatenate([f.to_ndarray().reshape(-1) for f in decoded])
+    assert samples.size > RATE * 0.8  # (stereo or mono, it is audio all the same)
+    assert np.abs(samples).max() > 0.05 * (32768 if samples.dtype != np.float32 else 1)
