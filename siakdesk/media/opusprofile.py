@@ -3,7 +3,7 @@
 aiortc's own ``OpusEncoder`` sends stereo at a fixed 96 kbit/s with no
 forward error correction: made for good networks.  This encoder sends:
 
-* **mono**, 24 kbit/s VBR by default (16-32 kbit/s settable), ``application=voip``
+* **mono**, 24 kbit/s constrained VBR by default (16-32 kbit/s settable), ``application=voip``
   (wideband and better: libopus picks the band for the bitrate);
 * **in-band FEC** with the expected loss driven by what the receiver reports
   (RTCP ``fraction_lost`` of this stream, fed in by the session with
@@ -96,7 +96,7 @@ class ProfiledOpusEncoder(Encoder):
         codec.time_base = TIME_BASE
         codec.options = {
             "application": "voip",
-            "vbr": "on",
+            "vbr": "constrained",
             "frame_duration": str(self.frame_ms),
             "fec": "1" if self.profile.fec else "0",
             "packet_loss": str(self.loss if self.profile.fec else 0),
