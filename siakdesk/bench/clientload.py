@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from siakdesk.bench.processes import LISTENING, wait_for_line
+from siakdesk.bench.processes import LISTENING, start_server, wait_for_line
 from siakdesk.media.devices import AudioSink, SyntheticDevices
 from siakdesk.media.synthetic import AUDIO_FRAME_SAMPLES
 
@@ -77,21 +77,7 @@ def run_client_load(duration: float = 60.0, warmup: float = 5.0) -> ClientResult
     from siakdesk.core import config
     from siakdesk.ui.mainwindow import MainWindow
 
-    server = subprocess.Popen(
-        [
-            str(BIN / "siakdesk-server"),
-            "--port",
-            "0",
-            "--database",
-            ":memory:",
-            "--room",
-            "siak",
-            "--log-level",
-            "WARNING",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server = start_server("siak")
     bots: list[subprocess.Popen[bytes]] = []
     app = QApplication.instance() or QApplication([])
     assert isinstance(app, QApplication)

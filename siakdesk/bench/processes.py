@@ -5,10 +5,27 @@ from __future__ import annotations
 import re
 import selectors
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 #: What siakdesk-server prints once it accepts connections.
 LISTENING = re.compile(r"listening on (https?://\S+)")
+#: Where this interpreter's SiakDesk programs are.
+BIN = Path(sys.executable).parent
+
+
+def start_server(room: str, *options: str) -> subprocess.Popen[str]:
+    """A ``siakdesk-server`` on a free port with one room and no database file, quiet."""
+    return subprocess.Popen(
+        [
+            str(BIN / "siakdesk-server"),
+            *("--port", "0", "--database", ":memory:", "--log-level", "WARNING"),
+            *("--room", room, *options),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_line(

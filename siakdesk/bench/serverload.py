@@ -31,7 +31,7 @@ from typing import Any
 
 import psutil
 
-from siakdesk.bench.processes import LISTENING, wait_for_line
+from siakdesk.bench.processes import LISTENING, start_server, wait_for_line
 
 AUDIO_FRAME_S = 0.020
 BIN = Path(sys.executable).parent
@@ -91,23 +91,7 @@ def run_load(
     fps: int = 15,
 ) -> LoadResult:
     """Run one server and ``participants`` bots; measure the server over ``window_s``."""
-    server = subprocess.Popen(
-        [
-            str(BIN / "siakdesk-server"),
-            "--port",
-            "0",
-            "--database",
-            ":memory:",
-            "--room",
-            "bench",
-            "--max-participants",
-            str(max(2, participants)),
-            "--log-level",
-            "WARNING",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server = start_server("bench", "--max-participants", str(max(2, participants)))
     bots: list[subprocess.Popen[str]] = []
     try:
         url = wait_for_line(server, LISTENING, 30).group(1)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -38,6 +37,7 @@ from siakdesk.core.protocol import (
     ChatMessage,
     ChatSend,
 )
+from siakdesk.core.sqlitedb import open_database
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +82,7 @@ class LocalChatStore:
 
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_database(path)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:

@@ -153,14 +153,14 @@ class Room:
             return
         row = self.store.chat_append(self.name, message.id, self._stored(participant), message.text)
         participant.post(ChatAck(id=row.id, seq=row.seq, ts=row.ts))
-        relayed = _chat_message(row)
+        relayed = chat_message(row)
         for other in self.participants.values():
             other.post(relayed)
 
     def chat_history(self, after_seq: int) -> ChatHistoryReply:
         rows = self.store.chat_after(self.name, after_seq, CHAT_PAGE + 1)
         return ChatHistoryReply(
-            messages=[_chat_message(r) for r in rows[:CHAT_PAGE]], complete=len(rows) <= CHAT_PAGE
+            messages=[chat_message(r) for r in rows[:CHAT_PAGE]], complete=len(rows) <= CHAT_PAGE
         )
 
     def _stored(self, participant: Participant) -> StoredParticipant:
@@ -380,7 +380,8 @@ class Room:
         self.participants.clear()
 
 
-def _chat_message(row: ChatRow) -> ChatMessage:
+def chat_message(row: ChatRow) -> ChatMessage:
+    """The protocol message for a stored chat row."""
     return ChatMessage(
         seq=row.seq,
         id=row.id,

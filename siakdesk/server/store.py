@@ -21,10 +21,11 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from siakdesk.core.sqlitedb import open_database
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +124,7 @@ class Store:
 
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db = open_database(path)
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise RuntimeError(

@@ -15,22 +15,11 @@ from hypothesis import strategies as st
 
 from siakdesk.core.chat import ChatLog, LocalChatStore
 from siakdesk.core.protocol import CHAT_PAGE, ChatAck, ChatMessage, ChatSend
+from siakdesk.server.room import chat_message
 from siakdesk.server.store import ChatRow, Store, StoredParticipant
 
 ME = StoredParticipant("me", "siak", "Camat Minas", "Kecamatan Minas", "member")
 OTHER = StoredParticipant("other", "siak", "Camat Kandis", "Kecamatan Kandis", "member")
-
-
-def as_message(row: ChatRow) -> ChatMessage:
-    return ChatMessage(
-        seq=row.seq,
-        id=row.id,
-        participant_id=row.participant_id,
-        name=row.name,
-        office=row.office,
-        text=row.text,
-        ts=row.ts,
-    )
 
 
 @dataclasses.dataclass
@@ -53,7 +42,7 @@ class World:
         if not lose_reply:
             # the ack and the relay of the same row; either one settles the outbox
             self.client.on_ack(ChatAck(id=row.id, seq=row.seq, ts=row.ts))
-            self.client.on_message(as_message(row))
+            self.client.on_message(chat_message(row))
 
     def resync(self, lose: list[bool]) -> None:
         """What ChatClient does on every admission: history first, then the outbox."""
@@ -61,7 +50,7 @@ class World:
         while True:
             rows = self.server.chat_after("siak", after, CHAT_PAGE + 1)
             for row in rows[:CHAT_PAGE]:
-                self.client.on_message(as_message(row))
+                self.client.on_message(chat_message(row))
             if len(rows) <= CHAT_PAGE:
                 break
             after = rows[CHAT_PAGE - 1].seq
@@ -93,7 +82,7 @@ def test_nothing_lost_nothing_duplicated(steps: list[tuple[str, bool, bool]]) ->
             other = ChatSend(id=f"other-{world.others:04d}", text="dari Kandis")
             row = world.server_receives(other, OTHER)
             if world.up and not a:
-                world.client.on_message(as_message(row))
+                world.client.on_message(chat_message(row))
         elif action == "drop":
             world.up = False
         elif action == "reconnect":
