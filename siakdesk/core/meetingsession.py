@@ -549,18 +549,27 @@ class MeetingSession:
                 await asyncio.wait_for(self._establish(resume=True), self.policy.attempt_timeout)
             except Exception as exc:
                 reason = _describe(exc)
+                unreachable = isinstance(exc, TimeoutError) or (
+                    isinstance(exc, JoinError) and exc.code in ("unreachable", "closed")
+                )
                 logger.info("%s: attempt %d failed: %s", self.config.name, attempt, reason)
                 await self._teardown()
             else:
                 self._recovered(attempt)
                 return
-            await self._wait_before(attempt + 1)
+            await self._wait_before(attempt + 1, unreachable)
 
-    async def _wait_before(self, attempt: int) -> None:
-        """Back off before ``attempt``; end early when the server answers again or the net moved."""
+    async def _wait_before(self, attempt: int, unreachable: bool) -> None:
+        """Back off before ``attempt``; end early when the server answers again or the net moved.
+
+        ``unreachable``: the last attempt could not reach the server, so the first probe
+        that gets through already means the link is back.  When the server was reachable
+        and refused (full room, say), only a change from unreachable to reachable ends the
+        wait, and the backoff spaces out the attempts.
+        """
         deadline = time.monotonic() + self.policy.delay(attempt, self._random)
         self._kick.clear()
-        was_reachable: bool | None = None
+        was_reachable: bool | None = False if unreachable else None
         while (left := deadline - time.monotonic()) > 0:
             step = min(left, self.policy.probe_interval)
             started = time.monotonic()

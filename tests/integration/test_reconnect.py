@@ -300,3 +300,25 @@ async def test_waking_from_sleep_reconnects_at_once(
     await flowing_both_ways([minas, siak])
     assert siak.session.participant_id == identity
     assert siak.session.reconnects == 1
+
+
+async def test_a_link_back_during_a_long_backoff_is_used_at_once(
+    server: RunningServer, make_bot: BotFactory
+) -> None:
+    """Regression (a CI run of the 60 s cut): the link came back while the first probe of
+    a long backoff was waiting, that probe's success was not taken as "back", and the
+    session sat out the rest of the backoff."""
+    patient = dataclasses.replace(FAST, first_delay=30.0, max_delay=30.0, probe_interval=1.0)
+    link = LinkEmulator()
+    minas = await make_bot("Minas")
+    siak = await make_bot(
+        "Siak", link=link, reconnect=dataclasses.replace(patient, connect_timeout=1.0)
+    )
+    await flowing_both_ways([minas, siak])
+
+    link.cut()
+    await wait_state(siak, SessionState.RECONNECTING, within=5.0)
+    await asyncio.sleep(1.5)  # attempt 1 has failed; the 15-30 s wait and its first probe began
+    link.restore()
+    back_after = await wait_state(siak, SessionState.JOINED, within=10.0)
+    assert back_after < 3.0, back_after
