@@ -127,11 +127,16 @@ class Participant:
         self._writer = asyncio.ensure_future(self._write(ws))
 
     async def detach(self) -> None:
-        """The connection is gone: stop writing to it and release its media."""
+        """The connection is gone: stop writing to it and release its media.
+
+        The media goes first and at once: a resume on a new socket may start while
+        this awaits, and must find nothing of the old connection to trip over.
+        """
         self.ws = None
         self.away_since = asyncio.get_running_loop().time()
+        media = self._take_media()
         await self._stop_writer(drain=False)
-        await self.close_media()
+        await self._release(media)
 
     def post(self, message: protocol.Message) -> None:
         """Queue ``message`` for this participant's socket; never blocks the caller.
@@ -158,10 +163,9 @@ class Participant:
                     await ws.send_str(self._outbox.popleft())
                 self._drained.set()
         except (ConnectionError, RuntimeError) as exc:
+            # the socket's handler notices and closes it; a closing handshake here could
+            # wait 10 s for a peer whose link is gone
             logger.info("%s: socket closed while sending: %s", self.name, exc)
-        finally:
-            if not ws.closed:
-                await ws.close()
 
     async def _stop_writer(self, drain: bool) -> None:
         writer, self._writer = self._writer, None
@@ -228,14 +232,25 @@ class Participant:
             raise ProtocolError("bad_message", f"cannot use ICE candidate: {exc!r}") from None
 
     async def close_media(self) -> None:
-        for publication in self.publications.values():
-            await publication.close()
-        self.publications.clear()
-        for slot in self.slots:
+        """Release the current media; what a negotiation sets up meanwhile is left alone."""
+        await self._release(self._take_media())
+
+    def _take_media(self) -> tuple[list[Publication], list[SlotTrack], RTCPeerConnection | None]:
+        publications, self.publications = list(self.publications.values()), {}
+        slots, self.slots = self.slots, []
+        pc, self.pc = self.pc, None
+        return publications, slots, pc
+
+    @staticmethod
+    async def _release(
+        media: tuple[list[Publication], list[SlotTrack], RTCPeerConnection | None],
+    ) -> None:
+        publications, slots, pc = media
+        for slot in slots:
             slot.stop()
-        self.slots.clear()
-        if self.pc is not None:
-            pc, self.pc = self.pc, None
+        for publication in publications:
+            await publication.close()
+        if pc is not None:
             await pc.close()
 
     async def close(self) -> None:

@@ -273,6 +273,8 @@ class Room:
         if self.participants.get(participant.id) is not participant:
             return
         await participant.detach()
+        if participant.ws is not None:
+            return  # it resumed on a new socket while the old one was being released
         logger.info(
             "%s lost its connection to room %s (%s); waiting %.0f s for it",
             participant.name,

@@ -47,7 +47,7 @@ def start_bot(
         name,
         [program("siakdesk-bot"), "--server", url, "--room", "siak", "--name", name,
          "--duration", str(duration), "--stats", str(stats), "--video-size", "160x90",
-         "--fps", "5"],
+         "--fps", "5", "--log-level", "INFO"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -82,9 +82,11 @@ def test_an_office_cut_for_six_seconds_comes_back_by_itself(lab: NetLab, tmp_pat
     lab.cut("Siak")
     subprocess.run(["sleep", "6"], check=True)
     lab.restore("Siak")
-    for bot in (minas, siak):
-        _out, err = bot.communicate(timeout=60)
-        assert bot.returncode == 0, err
+    logs = {}
+    for name, bot in (("Minas", minas), ("Siak", siak)):
+        _out, logs[name] = bot.communicate(timeout=60)
+        assert bot.returncode == 0, logs[name]
+    print(logs["Siak"])  # shown when the test fails: how the session got back
     at_siak = json.loads((tmp_path / "siak.json").read_text())
     at_minas = json.loads((tmp_path / "minas.json").read_text())
     assert at_siak["reconnects"] == 1, at_siak
