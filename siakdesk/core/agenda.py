@@ -12,10 +12,8 @@ Private notes per item are kept only in the local store.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import Callable
 
 import msgspec
 
@@ -32,6 +30,7 @@ from siakdesk.core.protocol import (
     AttendanceExport,
     Message,
 )
+from siakdesk.core.sessionpart import SessionPart
 
 #: The 14 kecamatan of Siak regency, for the roll-call template (alphabetical; the host reorders).
 SIAK_KECAMATAN = (
@@ -68,25 +67,14 @@ def roll_call_template(minutes_each: int = 3) -> list[AgendaItem]:
     return items
 
 
-class AgendaClient:
+class AgendaClient(SessionPart):
     def __init__(self, session: MeetingSession, store: LocalChatStore) -> None:
-        self.session = session
         self.store = store
         self.agenda = Agenda(items=[])
         self.clock_offset = 0.0  # server time - our time
         self.attendance_csv: str | None = None
         self._pending: dict[str, Message] = {}
-        self._listeners: list[Callable[[], None]] = []
-        self._tasks: set[asyncio.Task[object]] = set()
-        self._remove = session.add_listener(self._on_event)
-
-    def add_listener(self, listener: Callable[[], None]) -> None:
-        self._listeners.append(listener)
-
-    def close(self) -> None:
-        self._remove()
-        for task in self._tasks:
-            task.cancel()
+        super().__init__(session)
 
     @property
     def is_host(self) -> bool:
@@ -114,8 +102,7 @@ class AgendaClient:
 
     async def set_items(self, items: list[AgendaItem]) -> None:
         action = AgendaSet(id=uuid.uuid4().hex, items=items)
-        if not self.is_host:
-            raise PermissionError("only the meeting's host may change the agenda")
+        self._require_host()
         # shown at once (the host's next edit builds on it); the server's copy follows
         self.agenda = msgspec.structs.replace(self.agenda, items=list(items))
         await self._act(action)
@@ -124,6 +111,7 @@ class AgendaClient:
         await self.set_items(roll_call_template())
 
     async def next_item(self) -> None:
+        self._require_host()
         await self._act(AgendaNext(id=uuid.uuid4().hex))
 
     async def move(self, item_id: str, offset: int) -> None:
@@ -138,9 +126,11 @@ class AgendaClient:
     async def request_attendance(self) -> None:
         await self.session.send(AttendanceExport())
 
-    async def _act(self, action: AgendaSet | AgendaNext) -> None:
+    def _require_host(self) -> None:
         if not self.is_host:
             raise PermissionError("only the meeting's host may change the agenda")
+
+    async def _act(self, action: AgendaSet | AgendaNext) -> None:
         self._pending[action.id] = action
         self._changed()
         await self.session.send(action)
@@ -155,15 +145,9 @@ class AgendaClient:
 
     # -- events -------------------------------------------------------------------
 
-    def _changed(self) -> None:
-        for listener in tuple(self._listeners):
-            listener()
-
     def _on_event(self, event: SessionEvent) -> None:
         if isinstance(event, Admitted):
-            task = asyncio.ensure_future(self._resend())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._resend())
         elif isinstance(event, ServerError) and event.code == "not_host":
             self._pending.clear()  # the server says we are not the host: retrying cannot help
             self._changed()

@@ -19,14 +19,11 @@ binds it to a :class:`~siakdesk.core.meetingsession.MeetingSession`.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 from siakdesk.core.events import Admitted, ServerMessage, SessionEvent
 from siakdesk.core.meetingsession import MeetingSession
@@ -37,6 +34,7 @@ from siakdesk.core.protocol import (
     ChatMessage,
     ChatSend,
 )
+from siakdesk.core.sessionpart import SessionPart
 from siakdesk.core.sqlitedb import open_database
 
 logger = logging.getLogger(__name__)
@@ -197,27 +195,14 @@ class ChatLog:
         return self.store.outbox()
 
 
-ChangeListener = Callable[[], None]
-
-
-class ChatClient:
+class ChatClient(SessionPart):
     """Binds a :class:`ChatLog` to a meeting session: live relay, acks, resync, unread count."""
 
     def __init__(self, session: MeetingSession, log: ChatLog) -> None:
-        self.session = session
         self.log = log
         self.unread = 0
         self.reading = False  # the panel is open and the user sees new messages
-        self._listeners: list[ChangeListener] = []
-        self._tasks: set[asyncio.Task[object]] = set()
-        self._remove = session.add_listener(self._on_event)
-
-    def add_listener(self, listener: ChangeListener) -> None:
-        self._listeners.append(listener)
-
-    def _changed(self) -> None:
-        for listener in tuple(self._listeners):
-            listener()
+        super().__init__(session)
 
     async def send(self, text: str) -> None:
         """Queue ``text`` (kept even if the link is down) and send it if we can.
@@ -232,39 +217,30 @@ class ChatClient:
         self.unread = 0
         self._changed()
 
-    def close(self) -> None:
-        self._remove()
-        for task in self._tasks:
-            task.cancel()
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _on_event(self, event: SessionEvent) -> None:
         if isinstance(event, Admitted):
             self._spawn(self._resync())
         elif isinstance(event, ServerMessage):
             message = event.message
             if isinstance(message, ChatMessage):
-                own = message.participant_id == self.session.participant_id
-                if self.log.on_message(message):
-                    if not own and not self.reading:
-                        self.unread += 1
-                    self._changed()
+                self._take([message])
             elif isinstance(message, ChatAck):
                 if self.log.on_ack(message):
                     self._changed()
             elif isinstance(message, ChatHistoryReply):
-                fresh = [m for m in message.messages if self.log.on_message(m)]
-                if fresh:
-                    if not self.reading:
-                        me = self.session.participant_id
-                        self.unread += sum(1 for m in fresh if m.participant_id != me)
-                    self._changed()
+                self._take(message.messages)
                 if not message.complete:
                     self._spawn(self.session.send(self.log.history_request()))
+
+    def _take(self, messages: list[ChatMessage]) -> None:
+        """Messages from the server, live or from history: keep the new, count the unread."""
+        fresh = [m for m in messages if self.log.on_message(m)]
+        if not fresh:
+            return
+        if not self.reading:
+            me = self.session.participant_id
+            self.unread += sum(1 for m in fresh if m.participant_id != me)
+        self._changed()
 
     async def _resync(self) -> None:
         """After (re)admission: fetch what was missed, send what was not acknowledged."""

@@ -37,7 +37,6 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.jitterbuffer import JitterFrame
@@ -189,10 +188,6 @@ def _rx_packets(pc: RTCPeerConnection) -> int:
     return total
 
 
-class _Trouble(Exception):
-    """Something broke the session's hold on the meeting; the supervisor handles it."""
-
-
 class MeetingSession:
     def __init__(
         self,
@@ -310,11 +305,6 @@ class MeetingSession:
         logger.info("%s: %s %s", self.config.name, kind, "muted" if muted else "unmuted")
         await self._send_media_state()
 
-    @property
-    def admitted(self) -> bool:
-        """The signaling socket is up and the server has let us in (media may still be down)."""
-        return self._signaling is not None and self._admitted
-
     async def send(self, message: Message) -> bool:
         """Send ``message`` if the server can hear us now; False if not (keep it and retry)."""
         if self._signaling is None or not self._admitted:
@@ -326,17 +316,14 @@ class MeetingSession:
         return True
 
     async def _send_media_state(self) -> None:
-        if self._signaling is None or not self._admitted:
-            return  # sent again once admitted (after a reconnect too)
-        state = MediaState(audio_muted=self.is_muted("audio"), video_muted=self.is_muted("video"))
-        with contextlib.suppress(SignalingError):
-            await self._signaling.send(state)
+        # when not admitted it is sent again on admission (after a reconnect too)
+        await self.send(
+            MediaState(audio_muted=self.is_muted("audio"), video_muted=self.is_muted("video"))
+        )
 
     async def leave(self) -> None:
         """Leave the meeting politely and release everything."""
-        if self._signaling is not None and self._admitted:
-            with contextlib.suppress(SignalingError):
-                await self._signaling.send(Leave())
+        await self.send(Leave())
         await self.close()
 
     async def close(self) -> None:
@@ -624,11 +611,9 @@ class MeetingSession:
         if pc is not None and packets > 0 and key != self._rx_seen:
             self.last_media_at = now
             self._rx_seen = key
-        elif (
-            self.state is SessionState.JOINED
-            and now - max(self.last_media_at or 0.0, self._media_since) > self.policy.media_timeout
-        ):
-            silent = now - max(self.last_media_at or 0.0, self._media_since)
+            return
+        silent = now - max(self.last_media_at or 0.0, self._media_since)
+        if self.state is SessionState.JOINED and silent > self.policy.media_timeout:
             self._raise_trouble(f"no media for {silent:.1f} s", media_only=True)
 
     async def _watch_network(self) -> None:
@@ -658,8 +643,7 @@ class MeetingSession:
 
     async def _route_address(self) -> str | None:
         """The local address the OS would use to reach the server now, or None if no route."""
-        url = self.config.endpoint.url
-        host = urlsplit(url).hostname or ""
+        host, _port = self.config.endpoint.address
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, 9, type=socket.SOCK_DGRAM)
             family, _, _, _, address = infos[0]

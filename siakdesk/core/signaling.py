@@ -75,6 +75,13 @@ class ServerEndpoint:
             normalize_fingerprint(self.tls_fingerprint)
 
     @property
+    def address(self) -> tuple[str, int]:
+        """The server's host and TCP port."""
+        parts = urlsplit(self.url)
+        port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+        return parts.hostname or "", port
+
+    @property
     def ws_url(self) -> str:
         parts = urlsplit(self.url)
         scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
@@ -148,10 +155,9 @@ class SignalingClient:
             ) from None
         sockname = self._ws.get_extra_info("sockname")
         self.local_address = sockname[0] if sockname else None
-        if self.link is not None and self._ws._conn is not None:
-            transport = self._ws._conn.transport
-            if transport is not None:
-                self.link.attach_stream(transport)
+        transport = self._transport()
+        if self.link is not None and transport is not None:
+            self.link.attach_stream(transport)
         self._pinger = asyncio.ensure_future(self._ping())
 
     async def _ping(self) -> None:
@@ -206,11 +212,16 @@ class SignalingClient:
 
     async def abort(self) -> None:
         """Drop the connection without a closing handshake (the link is presumed dead)."""
-        if self._ws is not None and self._ws._conn is not None:
-            transport = self._ws._conn.transport
-            if transport is not None:
-                transport.abort()
+        transport = self._transport()
+        if transport is not None:
+            transport.abort()
         await self.close()
+
+    def _transport(self) -> asyncio.Transport | None:
+        """The socket's transport (aiohttp keeps it on the private connection)."""
+        if self._ws is None or self._ws._conn is None:
+            return None
+        return self._ws._conn.transport
 
     async def close(self) -> None:
         """Close the socket and the HTTP session; idempotent."""
@@ -232,9 +243,7 @@ async def probe(endpoint: ServerEndpoint, link: LinkTap | None, within: float) -
     Costs the server one accepted and closed connection; the reconnect loop uses it
     between attempts to notice at once that a link came back.
     """
-    parts = urlsplit(endpoint.url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+    host, port = endpoint.address
     try:
         if link is not None:
             await link.before_connect(within)

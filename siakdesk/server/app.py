@@ -6,8 +6,6 @@ and run it on ``127.0.0.1:0``, the ``siakdesk-server`` command runs it for real.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import weakref
@@ -37,7 +35,7 @@ from siakdesk.core.protocol import (
     ProtocolError,
 )
 from siakdesk.server.config import ServerConfig
-from siakdesk.server.participant import Participant
+from siakdesk.server.participant import Participant, close_socket
 from siakdesk.server.room import Room
 from siakdesk.server.store import Store
 
@@ -238,10 +236,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                 await room.remove(participant, reason)
             elif room.participants.get(participant.id) is participant:
                 await room.connection_lost(participant, reason)
-        if not ws.closed:
-            # a peer whose link is gone never answers the closing handshake
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ws.close(), 2.0)
+        await close_socket(ws)
     return ws
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
 
@@ -71,6 +72,20 @@ def check_offer(sdp: str, slots: SlotCounts) -> dict[str, str]:
                 "bad_sdp", f"{receiving[kind]} {kind} slots offered, the room allows {allowed}"
             )
     return directions
+
+
+#: How long a closing handshake may take; a peer whose link is gone never answers it.
+CLOSE_TIMEOUT = 2.0
+
+
+async def close_socket(
+    ws: web.WebSocketResponse, code: int = WSCloseCode.OK, message: bytes = b""
+) -> None:
+    """Close ``ws``, waiting at most :data:`CLOSE_TIMEOUT` for the peer's answer."""
+    if ws.closed:
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(ws.close(code=code, message=message), CLOSE_TIMEOUT)
 
 
 class Participant:
@@ -261,5 +276,5 @@ class Participant:
         await self.close_media()
         ws = self.ws
         await self._stop_writer(drain=True)
-        if ws is not None and not ws.closed:
-            await ws.close()
+        if ws is not None:
+            await close_socket(ws)

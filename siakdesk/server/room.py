@@ -48,7 +48,7 @@ from siakdesk.core.protocol import (
     SlotMap,
 )
 from siakdesk.server.config import RoomConfig
-from siakdesk.server.participant import Participant
+from siakdesk.server.participant import Participant, close_socket
 from siakdesk.server.store import AgendaRow, AttendanceRecord, ChatRow, Store, StoredParticipant
 
 logger = logging.getLogger(__name__)
@@ -103,9 +103,7 @@ class Room:
 
     def check_admission(self, join: Join) -> None:
         """Raise :class:`ProtocolError` unless ``join`` may enter."""
-        expected = self.config.passcode.encode("utf-8")
-        given = join.passcode.encode("utf-8")
-        if expected and not hmac.compare_digest(expected, given):
+        if self.config.passcode and not _same_secret(self.config.passcode, join.passcode):
             raise ProtocolError("wrong_passcode", f"wrong passcode for room {self.name!r}")
         if len(self.participants) >= self.config.max_participants:
             raise ProtocolError(
@@ -125,8 +123,8 @@ class Room:
         self.check_admission(join)
         role = "member"
         if join.host_passcode:
-            expected = self.config.host_passcode.encode("utf-8")
-            if not expected or not hmac.compare_digest(expected, join.host_passcode.encode()):
+            expected = self.config.host_passcode
+            if not expected or not _same_secret(expected, join.host_passcode):
                 raise ProtocolError("wrong_passcode", f"wrong host passcode for room {self.name!r}")
             role = "host"
         token = secrets.token_urlsafe(24)
@@ -249,7 +247,7 @@ class Room:
                 # the client gave up on a socket the server still holds: the new one wins
                 old = participant.ws
                 await participant.detach()
-                await old.close(code=4000, message=b"resumed on another connection")
+                await close_socket(old, code=4000, message=b"resumed on another connection")
             self._cancel_grace(participant.id)
             self.store.attendance_resumed(stored.id)
         self._last_maps.pop(participant.id, None)
@@ -380,6 +378,11 @@ class Room:
         for participant in list(self.participants.values()):
             await participant.close()
         self.participants.clear()
+
+
+def _same_secret(expected: str, given: str) -> bool:
+    """Passcodes compared in constant time."""
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
 
 
 def chat_message(row: ChatRow) -> ChatMessage:

@@ -350,13 +350,15 @@ class MainWindow(QMainWindow):
             return None
         agenda.attendance_csv = None
         arrived = asyncio.Event()
-        agenda.add_listener(lambda: arrived.set() if agenda.attendance_csv else None)
+        remove = agenda.add_listener(lambda: arrived.set() if agenda.attendance_csv else None)
         await agenda.request_attendance()
         try:
             await asyncio.wait_for(arrived.wait(), 10)
         except TimeoutError:
             self.agenda_panel.current.setText(self.tr("The server did not send the attendance."))
             return None
+        finally:
+            remove()
         path = self.choose_export_path()
         if path is None or agenda.attendance_csv is None:
             return None
