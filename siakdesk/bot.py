@@ -27,17 +27,19 @@ from aiortc.mediastreams import MediaStreamError
 
 from siakdesk import __version__
 from siakdesk.core.events import SessionEvent, SessionState, StateChanged, TrackAdded
-from siakdesk.core.meetingsession import JoinError, MeetingSession, SessionConfig
+from siakdesk.core.meetingsession import MEDIA_ENGINES, JoinError, MeetingSession, SessionConfig
 from siakdesk.core.remotetrack import RemoteTrack
 from siakdesk.core.signaling import ServerEndpoint
 from siakdesk.logsetup import configure_logging
+from siakdesk.media.audiomixer import AudioMixer
 from siakdesk.media.synthetic import (
     FileAudioTrack,
     SyntheticVideoTrack,
     ToneTrack,
     frame_identity_matches,
 )
-from siakdesk.media.wavrecorder import WavRecorder
+from siakdesk.media.wavrecorder import WavRecorder, WavSpeaker
+from siakdesk.netlab.inprocess import Impairment, LinkEmulator
 
 logger = logging.getLogger("siakdesk.bot")
 
@@ -60,6 +62,8 @@ class RemoteStats:
     decoded_size: tuple[int, int] | None = None
     ident_checked: int = 0
     ident_matched: int = 0
+    #: (monotonic time, width, height) of every decoded picture
+    video_log: list[tuple[float, int, int]] = dataclasses.field(default_factory=list)
 
     def _kind(self, kind: str) -> list[RemoteTrack]:
         return [t for t in self.tracks if t.kind == kind]
@@ -71,6 +75,11 @@ class RemoteStats:
     @property
     def audio_frames(self) -> int:
         return sum(t.frames_received for t in self._kind("audio"))
+
+    @property
+    def audio_seconds(self) -> float:
+        """Sound received, in seconds: frames are 20 or 60 ms (a thin link), so count time."""
+        return sum(t.seconds_received for t in self._kind("audio"))
 
     @property
     def video_frames(self) -> int:
@@ -99,6 +108,7 @@ class RemoteStats:
     def as_json(self) -> dict[str, Any]:
         return {
             "audio_frames": self.audio_frames,
+            "audio_seconds": round(self.audio_seconds, 2),
             "video_frames": self.video_frames,
             "video_width": self.video_size[0],
             "video_height": self.video_size[1],
@@ -108,6 +118,7 @@ class RemoteStats:
             "video_ident_matched": self.ident_matched,
             "first_audio_s": self.first_audio_s,
             "first_video_s": self.first_video_s,
+            "video_log": self.video_log,
         }
 
 
@@ -118,8 +129,12 @@ class BotConfig:
     record_dir: Path | None = None
     video_size: tuple[int, int] = (320, 180)
     fps: int = 15
+    #: sensor noise on the synthetic camera (0: a clean card; see SyntheticVideoTrack)
+    camera_noise: int = 0
     send_audio: bool = True
     send_video: bool = True
+    #: play what is heard through the mixer into this WAV file (the benchmark's ear)
+    speaker_wav: Path | None = None
 
 
 class Bot:
@@ -134,8 +149,11 @@ class Bot:
         video: MediaStreamTrack | None = None
         if config.send_video:
             width, height = config.video_size
-            video = SyntheticVideoTrack(name, width, height, config.fps)
+            video = SyntheticVideoTrack(name, width, height, config.fps, config.camera_noise)
         self._local = [t for t in (audio, video) if t is not None]
+        self._audio_source = audio
+        self.speaker = WavSpeaker(config.speaker_wav) if config.speaker_wav else None
+        self.mixer = AudioMixer(self.speaker) if self.speaker is not None else None
         self.session = MeetingSession(config.session, audio=audio, video=video)
         self.session.add_listener(self._on_event)
         self.received: dict[str, RemoteStats] = {}
@@ -144,6 +162,9 @@ class Bot:
         self.lost = asyncio.Event()
         self._progress = asyncio.Event()
         self._started_at = time.monotonic()
+        self._logger: asyncio.Task[None] | None = None
+        #: once a second: playout counters and audio frames per remote (the benchmark reads it)
+        self.audio_log: list[dict[str, Any]] = []
 
     @property
     def name(self) -> str:
@@ -155,9 +176,28 @@ class Bot:
             self.config.record_dir.mkdir(parents=True, exist_ok=True)
         self._started_at = time.monotonic()
         await self.session.join()
+        self._logger = asyncio.ensure_future(self._log_audio())
+
+    async def _log_audio(self) -> None:
+        """Once a second: what the playout did and how many audio frames came from whom."""
+        while True:
+            stats = self.session.playout_stats()
+            self.audio_log.append(
+                {
+                    "t": round(time.monotonic(), 3),
+                    "played": stats.played,
+                    "recovered": stats.recovered,
+                    "concealed": stats.concealed,
+                    "frames": {name: s.audio_frames for name, s in self.received.items()},
+                }
+            )
+            await asyncio.sleep(1.0)
 
     async def close(self) -> None:
         """Leave, stop every consumer and finish recordings; idempotent."""
+        if self._logger is not None:
+            self._logger.cancel()
+            await asyncio.gather(self._logger, return_exceptions=True)
         await self.session.leave()
         for track in self._local:
             track.stop()
@@ -166,6 +206,8 @@ class Bot:
         await asyncio.gather(*self._consumers, return_exceptions=True)
         for recorder in self._recorders.values():
             recorder.close()
+        if self.mixer is not None:
+            await self.mixer.close()
 
     async def __aenter__(self) -> Bot:
         await self.start()
@@ -195,6 +237,12 @@ class Bot:
             "state": self.session.state.value,
             "reconnects": self.session.reconnects,
             "seconds_without_media": round(self.session.seconds_without_media, 3),
+            "media": self.config.session.media,
+            "audio_started_at": getattr(self._audio_source, "started_at", None),
+            "speaker_started_at": self.speaker.started_at if self.speaker else None,
+            "playout": self.session.playout_stats().as_json(),
+            "uplink": list(self.session.uplink.timeline),
+            "audio_log": self.audio_log,
         }
 
     def frames_from(self, name: str) -> tuple[int, int]:
@@ -227,6 +275,9 @@ class Bot:
             stats.tracks.append(event.track)
             if not self.config.session.decode:
                 return
+            if event.track.kind == "audio" and self.mixer is not None:
+                self.mixer.add(event.track.participant.id, event.track)
+                return
             task = asyncio.ensure_future(self._consume(event.track, stats))
             self._consumers.add(task)
             task.add_done_callback(self._consumers.discard)
@@ -253,6 +304,7 @@ class Bot:
                     recorder.write(frame)  # type: ignore[arg-type]
                 continue
             stats.decoded_size = frame.width, frame.height  # type: ignore[attr-defined]
+            stats.video_log.append((round(time.monotonic(), 3), *stats.decoded_size))
             pictures += 1
             if pictures % IDENT_EVERY == 1:
                 image = frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]
@@ -291,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--audio-file", help="send this audio file (looped) instead of a tone")
     parser.add_argument("--record-dir", type=Path, help="save each remote's audio as NAME.wav")
     parser.add_argument("--video-size", type=_video_size, default=(320, 180), metavar="WxH")
+    parser.add_argument(
+        "--camera-noise",
+        type=int,
+        default=0,
+        metavar="N",
+        help="sensor noise of amplitude N (0-64) on the synthetic camera: a webcam's cost",
+    )
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--no-video", action="store_true", help="send no video")
     parser.add_argument("--no-audio", action="store_true", help="send no audio")
@@ -301,9 +360,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tls-fingerprint", help="trust the server certificate with this SHA-256")
     parser.add_argument("--ca-file", help="trust server certificates signed by these CAs (PEM)")
+    parser.add_argument(
+        "--media",
+        choices=MEDIA_ENGINES,
+        default="siakdesk",
+        help="siakdesk: the low-bandwidth engine; aiortc: aiortc's defaults (a baseline)",
+    )
+    parser.add_argument("--data-saver", action="store_true", help="video no larger than 320x180")
+    parser.add_argument(
+        "--link-delay-ms",
+        type=float,
+        default=0.0,
+        help="emulated delay on this bot's UDP, each way",
+    )
+    parser.add_argument(
+        "--link-jitter-ms", type=float, default=0.0, help="emulated jitter (0..N ms more)"
+    )
+    parser.add_argument(
+        "--speaker-wav",
+        type=Path,
+        help="play what is heard into this WAV file in real time, as a speaker would",
+    )
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def _emulated_link(delay_ms: float, jitter_ms: float) -> LinkEmulator | None:
+    if delay_ms < 0 or jitter_ms < 0:
+        raise ValueError("delay and jitter cannot be negative")
+    if not delay_ms and not jitter_ms:
+        return None
+    return LinkEmulator(Impairment(delay=delay_ms / 1000, jitter=jitter_ms / 1000))
 
 
 def _dump_tasks() -> None:
@@ -371,11 +459,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 office=args.office,
                 passcode=args.passcode,
                 decode=not args.no_decode,
+                media=args.media,
+                data_saver=args.data_saver,
+                link=_emulated_link(args.link_delay_ms, args.link_jitter_ms),
             ),
+            speaker_wav=args.speaker_wav,
             audio_file=args.audio_file,
             record_dir=args.record_dir,
             video_size=args.video_size,
             fps=args.fps,
+            camera_noise=args.camera_noise,
             send_audio=not args.no_audio,
             send_video=not args.no_video,
         )

@@ -7,6 +7,7 @@ microphone) is the synthetic media the bots send.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -91,6 +92,8 @@ async def make_bot(server: RunningServer) -> AsyncIterator[BotFactory]:
             decode=kwargs.pop("decode", True),
             link=kwargs.pop("link", None),
             reconnect=kwargs.pop("reconnect", ReconnectPolicy()),
+            media=kwargs.pop("media", "siakdesk"),
+            data_saver=kwargs.pop("data_saver", False),
         )
         bot = Bot(BotConfig(session=session, **kwargs))
         bots.append(bot)
@@ -99,4 +102,9 @@ async def make_bot(server: RunningServer) -> AsyncIterator[BotFactory]:
 
     yield make
     for bot in bots:
-        await bot.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(bot.close()), 30)
+        except TimeoutError:  # say what it waits for, instead of hanging the run
+            for task in asyncio.all_tasks():
+                task.print_stack(limit=12, file=sys.stderr)
+            raise

@@ -86,6 +86,9 @@ INDONESIAN = {
     "connection lost {count} times so far": "sudah {count} kali terputus",
     "reconnects: {count}": "sambung ulang: {count}",
     "{label} · reconnecting...": "{label} · menyambung ulang...",
+    "{label} · video paused (weak link)": "{label} · video dijeda (sambungan lemah)",
+    "Data saver": "Hemat data",
+    "Send video no larger than 320x180, to save the data quota": "Kirim video paling besar 320x180, agar kuota hemat",
     "{name} (you)": "{name} (Anda)",
     "{label} · mic off": "{label} · mik mati",
 }

@@ -229,7 +229,7 @@
     <name>MeetingView</name>
     <message>
         <source>Unmute</source>
-        <extracomment>what the user sees while the session gets back into the meeting by itself the microphone's level, so a user sees at once that the office is heard the link, as the session measures it: good, weak or lost</extracomment>
+        <extracomment>"hemat data" switched on (True) or off what the user sees while the session gets back into the meeting by itself the microphone's level, so a user sees at once that the office is heard the link, as the session measures it: good, weak or lost</extracomment>
         <translation>Nyalakan mikrofon</translation>
     </message>
     <message>
@@ -263,6 +263,14 @@
     <message>
         <source>Enlarge whoever is speaking (Ctrl+T)</source>
         <translation>Perbesar yang sedang berbicara (Ctrl+T)</translation>
+    </message>
+    <message>
+        <source>Data saver</source>
+        <translation>Hemat data</translation>
+    </message>
+    <message>
+        <source>Send video no larger than 320x180, to save the data quota</source>
+        <translation>Kirim video paling besar 320x180, agar kuota hemat</translation>
     </message>
     <message>
         <source>Devices</source>
@@ -358,6 +366,10 @@
     <message>
         <source>{label} · reconnecting...</source>
         <translation>{label} · menyambung ulang...</translation>
+    </message>
+    <message>
+        <source>{label} · video paused (weak link)</source>
+        <translation>{label} · video dijeda (sambungan lemah)</translation>
     </message>
 </context>
 </TS>

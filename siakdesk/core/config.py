@@ -181,6 +181,12 @@ SCHEMA: tuple[Option, ...] = (
     Option("microphone", str, "", "Microphone to use, by name; empty: the system's default."),
     Option("speaker", str, "", "Speaker to use, by name; empty: the system's default."),
     Option(
+        "data_saver",
+        bool,
+        False,
+        "Hemat data (data saver): send video no larger than 320x180 whatever the link allows.",
+    ),
+    Option(
         "room_mode",
         bool,
         False,

@@ -110,10 +110,20 @@ class ServerMessage:
     message: Message
 
 
+@dataclasses.dataclass(frozen=True)
+class VideoPaused:
+    """The server paused a participant's video for this office's link, or resumed it
+    (``track.paused`` says which)."""
+
+    participant: ParticipantInfo
+    paused: bool
+
+
 SessionEvent = (
     StateChanged
     | ParticipantJoined
     | ParticipantUpdated
+    | VideoPaused
     | ParticipantLeft
     | TrackAdded
     | TrackRemoved

@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import itertools
 import logging
 import random
 import socket
@@ -59,6 +58,7 @@ from siakdesk.core.events import (
     StateChanged,
     TrackAdded,
     TrackRemoved,
+    VideoPaused,
 )
 from siakdesk.core.link import LinkTap
 from siakdesk.core.protocol import (
@@ -94,9 +94,12 @@ from siakdesk.core.protocol import (
 )
 from siakdesk.core.remotetrack import RemoteTrack
 from siakdesk.core.signaling import ServerEndpoint, SignalingClient, SignalingError, probe
-from siakdesk.media import opusprofile
+from siakdesk.core.uplink import Uplink
+from siakdesk.media import engine
 from siakdesk.media.encodedtap import tap_receiver
+from siakdesk.media.estimate import LoopLag
 from siakdesk.media.gatedtrack import GatedTrack, SenderFeed
+from siakdesk.media.playout import AudioPlayout, PlayoutStats, tap_rtp
 
 logger = logging.getLogger(__name__)
 
@@ -164,9 +167,20 @@ class SessionConfig:
     reconnect: ReconnectPolicy = ReconnectPolicy()
     #: an emulated link between this session and the network (tests, the network lab)
     link: LinkTap | None = dataclasses.field(default=None, compare=False)
+    #: "siakdesk": the low-bandwidth media engine; "aiortc": aiortc's defaults as
+    #: they come (the benchmark's baseline).  The Opus profile is process-wide once
+    #: a "siakdesk" session has been made.
+    media: str = "siakdesk"
+    #: "hemat data": video no larger than 320x180 whatever the link allows
+    data_saver: bool = False
+
+    def __post_init__(self) -> None:
+        if self.media not in MEDIA_ENGINES:
+            raise ValueError(f"media must be one of {', '.join(MEDIA_ENGINES)}")
 
 
 Listener = Callable[[SessionEvent], None]
+MEDIA_ENGINES = ("siakdesk", "aiortc")
 
 
 def _codec_preferences(kind: str) -> list[object]:
@@ -195,7 +209,8 @@ class MeetingSession:
         audio: MediaStreamTrack | None = None,
         video: MediaStreamTrack | None = None,
     ) -> None:
-        opusprofile.install()  # mono, FEC, DTX Opus for what this session sends
+        if config.media == "siakdesk":
+            engine.install()  # our Opus profile and video ladder for what this session sends
         self.config = config
         self.policy = config.reconnect
         #: what is sent: the given tracks behind a mute gate each
@@ -220,6 +235,11 @@ class MeetingSession:
         self._pc: RTCPeerConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._slot_readers: list[asyncio.Task[None]] = []
+        #: the adaptive jitter buffer of each audio receive slot (by mid)
+        self.playouts: dict[str, AudioPlayout] = {}
+        self._retired_playouts = PlayoutStats()
+        #: what this office can send, and the encoders tuned to it
+        self.uplink = Uplink(data_saver=config.data_saver)
         self._background: list[asyncio.Task[None]] = []
         self._slot_owner: dict[str, str] = {}
         self._tracks: dict[tuple[str, str], RemoteTrack] = {}
@@ -402,9 +422,16 @@ class MeetingSession:
         assert self._signaling is not None and self._reader is not None
         config = self.config
         self._answer = asyncio.get_running_loop().create_future()
+        # the offer may never go out (the socket closed first): then nobody awaits the
+        # answer, and its failure must not be reported as an error nobody retrieved
+        self._answer.add_done_callback(_retrieve)
         self._connected = asyncio.Event()
+        # the encoders of this connection's senders start from what the link is known to
+        # carry (a reconnect over a thin link must not start again at the top rung)
+        engine.uplink_known.set(self.uplink.known)
         pc = RTCPeerConnection(configuration=icepolicy.rtc_configuration(config.stun_urls))
         self._pc = pc
+        self._rx_seen = (0, -1)  # none of this connection's packets seen yet
         pc.on("connectionstatechange", functools.partial(self._on_connection_state, pc))
         receivers: list[RTCRtpTransceiver] = []
         for kind in ("audio", "video"):
@@ -432,7 +459,16 @@ class MeetingSession:
         for transceiver in receivers:
             if not config.decode:
                 continue
-            if transceiver.mid is not None and transceiver.receiver.track is not None:
+            if (
+                transceiver.mid is not None
+                and transceiver.kind == "audio"
+                and config.media == "siakdesk"
+            ):
+                playout = AudioPlayout(functools.partial(self._play, transceiver.mid))
+                tap_rtp(transceiver.receiver, playout)
+                self.playouts[transceiver.mid] = playout
+                self._slot_readers.append(asyncio.ensure_future(playout.run()))
+            elif transceiver.mid is not None and transceiver.receiver.track is not None:
                 task = asyncio.ensure_future(
                     self._read_slot(transceiver.mid, transceiver.receiver.track)
                 )
@@ -465,6 +501,9 @@ class MeetingSession:
 
     async def _close_media(self) -> None:
         readers, self._slot_readers = self._slot_readers, []
+        for playout in self.playouts.values():
+            self._retired_playouts.add(playout.stats)
+        self.playouts = {}
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
@@ -517,10 +556,15 @@ class MeetingSession:
 
     def _recovered(self, attempts: int) -> None:
         now = time.monotonic()
-        if self.last_media_at is not None:
-            # from the last packet of the old media to the new media connected
+        pc = self._pc
+        seen = pc is not None and self._rx_seen[0] == id(pc)
+        if self.last_media_at is not None and not seen:
+            # from the last packet of the old media to the new media connected (unless
+            # the watcher already saw the new media's packets and counted the gap)
             self.seconds_without_media += now - self.last_media_at
-        self.last_media_at = self._media_since = now
+        if not seen:
+            self.last_media_at = now
+        self._media_since = now
         self._trouble.clear()
         self._kick.clear()
         plural = "s" if attempts != 1 else ""
@@ -575,33 +619,24 @@ class MeetingSession:
                     return
 
     async def _watch_media(self) -> None:
-        """Notice a media path that went silent; count the seconds without media."""
+        """Notice a media path that went silent; count the seconds without media;
+        keep the uplink's estimate (and so the encoders) up to date."""
         self.last_media_at = self._media_since = time.monotonic()
-        for polls in itertools.count(1):
-            await asyncio.sleep(self.policy.watch_interval)
-            try:
-                self._look_at_media()
-                if polls % 4 == 0:
-                    await self._tune_audio()
-            except Exception:  # a watcher that dies would leave the session blind: log, go on
-                logger.exception("%s: media watcher failed", self.config.name)
-
-    async def _tune_audio(self) -> None:
-        """Tell the Opus encoder the loss the server reports for our audio (FEC, frame size)."""
-        pc = self._pc
-        if pc is None:
-            return
-        for transceiver in pc.getTransceivers():
-            sender = transceiver.sender
-            encoder = opusprofile.encoder_of(sender)
-            if transceiver.kind != "audio" or not isinstance(
-                encoder, opusprofile.ProfiledOpusEncoder
-            ):
-                continue
-            for stats in (await sender.getStats()).values():
-                if getattr(stats, "type", "") == "remote-inbound-rtp":
-                    fraction = float(stats.fractionLost)
-                    encoder.set_loss(fraction * 100 / 256 if fraction > 1 else fraction * 100)
+        # our own loop lag is part of every RTT we measure: the uplink tells it from a queue
+        loop_lag = LoopLag()
+        lag = asyncio.ensure_future(loop_lag.run())
+        try:
+            while True:
+                await asyncio.sleep(self.policy.watch_interval)
+                try:
+                    self._look_at_media()
+                    if self._pc is not None:
+                        await self.uplink.poll(self._pc, busy_s=loop_lag.recent(time.monotonic()))
+                except Exception:  # a watcher that dies would leave the session blind
+                    logger.exception("%s: media watcher failed", self.config.name)
+        finally:
+            lag.cancel()
+            await asyncio.gather(lag, return_exceptions=True)
 
     def _look_at_media(self) -> None:
         now = time.monotonic()
@@ -609,6 +644,10 @@ class MeetingSession:
         packets = _rx_packets(pc) if pc is not None else -1
         key = (id(pc), packets)
         if pc is not None and packets > 0 and key != self._rx_seen:
+            if key[0] != self._rx_seen[0] and self.last_media_at is not None:
+                # the first packets of a new connection, seen before the session said it
+                # was back (its ICE and DTLS can take a second): the gap ends here
+                self.seconds_without_media += max(0.0, now - self.last_media_at)
             self.last_media_at = now
             self._rx_seen = key
             return
@@ -732,6 +771,13 @@ class MeetingSession:
             track = RemoteTrack(kind, info)
             self._tracks[(participant_id, kind)] = track
             self._emit(TrackAdded(info, track))
+        for assignment in assignments:
+            remote = self._tracks.get((assignment.participant_id, assignment.kind))
+            if remote is not None and remote.paused != assignment.paused:
+                remote.paused = assignment.paused  # the server stopped forwarding it, or resumed
+                info = self.roster.get(assignment.participant_id)
+                if info is not None:
+                    self._emit(VideoPaused(info, assignment.paused))
 
     def _drop_track(self, participant_id: str, kind: str) -> None:
         track = self._tracks.pop((participant_id, kind), None)
@@ -745,6 +791,23 @@ class MeetingSession:
         if remote is not None:
             remote.count_encoded(frame)
 
+    def _play(self, mid: str, frame: Frame) -> None:
+        owner = self._slot_owner.get(mid)
+        remote = self._tracks.get((owner, "audio")) if owner else None
+        if remote is not None:
+            remote.feed(frame)
+
+    def set_data_saver(self, on: bool) -> None:
+        """ "Hemat data": video no larger than 320x180 (applied within half a second)."""
+        self.uplink.data_saver = on
+
+    def playout_stats(self) -> PlayoutStats:
+        """What the audio jitter buffers did, summed over every slot since joining."""
+        total = dataclasses.replace(self._retired_playouts)
+        for playout in self.playouts.values():
+            total.add(playout.stats)
+        return total
+
     async def _read_slot(self, mid: str, track: MediaStreamTrack) -> None:
         """Read one receive slot for the whole session, and pass frames to their owner."""
         while True:
@@ -756,6 +819,11 @@ class MeetingSession:
             remote = self._tracks.get((owner, track.kind)) if owner else None
             if remote is not None and isinstance(frame, Frame):
                 remote.feed(frame)
+
+
+def _retrieve(future: asyncio.Future[str]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _describe(exc: BaseException) -> str:

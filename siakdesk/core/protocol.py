@@ -113,6 +113,8 @@ class SlotAssignment(msgspec.Struct, frozen=True):
     mid: str
     kind: Literal["audio", "video"]
     participant_id: str
+    #: video only: the server does not forward it now (the subscriber's link has no room)
+    paused: bool = False
 
 
 # -- client to server ---------------------------------------------------------

@@ -15,6 +15,7 @@ from collections import deque
 from aiortc import MediaStreamTrack
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
+from av.audio.frame import AudioFrame
 from av.frame import Frame
 
 from siakdesk.core.protocol import ParticipantInfo
@@ -22,6 +23,8 @@ from siakdesk.media.vp8 import is_vp8_keyframe, vp8_keyframe_size
 
 #: Frames kept for a consumer that does not keep up (1 s of audio, a few pictures).
 BUFFER_FRAMES = {"audio": 50, "video": 4}
+OPUS_CLOCK = 48000
+OPUS_MAX_PACKET = 120 * OPUS_CLOCK // 1000
 
 
 class RemoteTrack(MediaStreamTrack):
@@ -32,11 +35,16 @@ class RemoteTrack(MediaStreamTrack):
         self._frames: deque[Frame] = deque(maxlen=BUFFER_FRAMES[kind])
         self._ready = asyncio.Event()
         self.frames_received = 0
+        #: audio only: seconds of sound received (a frame is 20 ms, or 60 ms on a thin link)
+        self.seconds_received = 0.0
         self.frames_dropped = 0
         self.first_frame_at: float | None = None
         self.last_frame_at: float | None = None
         #: picture size read from VP8 keyframes, when frames are counted but not decoded
         self.encoded_size: tuple[int, int] | None = None
+        self._last_timestamp: int | None = None
+        #: video the server does not forward now: this office's link has no room for it
+        self.paused = False
 
     def _arrived(self) -> None:
         self.frames_received += 1
@@ -51,6 +59,8 @@ class RemoteTrack(MediaStreamTrack):
         if len(self._frames) == self._frames.maxlen:
             self.frames_dropped += 1
         self._frames.append(frame)
+        if isinstance(frame, AudioFrame) and frame.sample_rate:
+            self.seconds_received += frame.samples / frame.sample_rate
         self._arrived()
         self._ready.set()
 
@@ -59,6 +69,11 @@ class RemoteTrack(MediaStreamTrack):
         if self.readyState != "live":
             return
         self._arrived()
+        if self.kind == "audio":
+            # Opus's RTP clock runs at 48 kHz; one packet holds at most 120 ms
+            last, self._last_timestamp = self._last_timestamp, frame.timestamp
+            gap = 960 if last is None else (frame.timestamp - last) % 2**32
+            self.seconds_received += min(gap, OPUS_MAX_PACKET) / OPUS_CLOCK
         if self.kind == "video" and is_vp8_keyframe(frame.data):
             self.encoded_size = vp8_keyframe_size(frame.data)
 

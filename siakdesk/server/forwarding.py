@@ -25,6 +25,7 @@ import asyncio
 import fractions
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 
 import av
@@ -44,6 +45,10 @@ SWITCH_STEP = {"audio": 960, "video": 3000}
 SLOT_QUEUE_FRAMES = {"audio": 10, "video": 30}
 #: Shortest time between two keyframe requests to one publisher, in seconds.
 KEYFRAME_REQUEST_INTERVAL = 0.3
+#: Seconds over which a publication's rate is measured.
+RATE_WINDOW_S = 2.0
+#: Bytes of IP, UDP, RTP and SRTP headers per forwarded packet.
+WIRE_OVERHEAD = 62
 
 
 def route_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]) -> None:
@@ -74,17 +79,33 @@ class Publication:
         self.keyframe_requests = 0
         self.width = 0
         self.height = 0
+        self._recent: deque[tuple[float, int]] = deque()  # (arrival, bytes) of the last seconds
         tap_receiver(receiver, self._on_frame)
 
     def _on_frame(self, frame: JitterFrame) -> None:
         self.frames += 1
         self.bytes += len(frame.data)
+        now = time.monotonic()
+        self._recent.append((now, len(frame.data)))
+        while self._recent and self._recent[0][0] < now - RATE_WINDOW_S:
+            self._recent.popleft()
         keyframe = self.kind == "video" and is_vp8_keyframe(frame.data)
         if keyframe:
             self.keyframes += 1
             self.width, self.height = vp8_keyframe_size(frame.data)
         for slot in tuple(self._slots):
             slot.push(self, frame, keyframe)
+
+    def rate_kbps(self, now: float | None = None) -> float:
+        """What forwarding this costs a subscriber now, on the wire (kbit/s)."""
+        now = time.monotonic() if now is None else now
+        recent = [size for at, size in self._recent if at >= now - RATE_WINDOW_S]
+        packets = sum(1 + size // 1100 for size in recent)
+        return (sum(recent) + WIRE_OVERHEAD * packets) * 8 / RATE_WINDOW_S / 1000
+
+    def frames_in_last(self, seconds: float, now: float | None = None) -> int:
+        now = time.monotonic() if now is None else now
+        return sum(1 for at, _ in self._recent if at >= now - seconds)
 
     def attach(self, slot: SlotTrack) -> None:
         self._slots.add(slot)
@@ -153,6 +174,9 @@ class SlotTrack(MediaStreamTrack):
         self.forwarded = 0
         self.forwarded_bytes = 0
         self.dropped = 0
+        #: the subscriber's link has no room for this video now: nothing is forwarded
+        self.paused = False
+        self.paused_frames = 0
 
     @property
     def participant_id(self) -> str | None:
@@ -174,8 +198,21 @@ class SlotTrack(MediaStreamTrack):
         if self.publication is not None:
             self.publication.request_keyframe()
 
+    def set_paused(self, paused: bool) -> bool:
+        """Stop (or go on) forwarding; True when that changed.  Resuming waits for a keyframe."""
+        if paused == self.paused:
+            return False
+        self.paused = paused
+        if not paused:
+            self._need_keyframe = self.kind == "video"
+            self.request_keyframe()
+        return True
+
     def push(self, source: Publication, frame: JitterFrame, keyframe: bool) -> None:
         if source is not self.publication or self.readyState != "live":
+            return
+        if self.paused:
+            self.paused_frames += 1
             return
         if self._need_keyframe:
             if not keyframe:

@@ -47,11 +47,17 @@ from siakdesk.core.protocol import (
     SlotCounts,
     SlotMap,
 )
+from siakdesk.media.estimate import LoopLag
 from siakdesk.server.config import RoomConfig
+from siakdesk.server.downlink import STEER_INTERVAL, Candidate, Downlink
+from siakdesk.server.forwarding import SlotTrack
 from siakdesk.server.participant import Participant, close_socket
 from siakdesk.server.store import AgendaRow, AttendanceRecord, ChatRow, Store, StoredParticipant
 
 logger = logging.getLogger(__name__)
+
+#: Audio frames a second that mean a publisher is speaking (DTX sends 2.5 in silence).
+SPEAKING_FRAMES_PER_S = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,9 +83,18 @@ class Room:
         self._last_maps: dict[str, list[SlotAssignment]] = {}
         self._grace_tasks: dict[str, asyncio.Task[None]] = {}
         self._sweep: asyncio.TimerHandle | None = None
+        self._steering: asyncio.Task[None] | None = None
+        self._loop_lag = LoopLag()
+        #: per subscriber: its downlink estimate and the videos it is sent
+        self.downlinks: dict[str, Downlink] = {}
+        #: per publisher: when its audio last sounded like speech (monotonic)
+        self._spoke_at: dict[str, float] = {}
+        self._joined: dict[str, int] = {}
 
     def start(self) -> None:
-        """Close attendances a previous server process left open, unless they come back."""
+        """Start steering each subscriber's videos; close attendances a previous
+        server process left open, unless they come back."""
+        self._steering = asyncio.ensure_future(self._steer_forever())
         stale = self.store.open_attendance(self.name)
         if not stale:
             return
@@ -258,6 +273,7 @@ class Room:
         for other in self.participants.values():
             other.post(ParticipantJoined(participant=participant.info))
         self.participants[participant.id] = participant
+        self._joined.setdefault(participant.id, len(self._joined))
         logger.info(
             "%s (%s) joined room %s: %d in the room",
             participant.name,
@@ -307,6 +323,8 @@ class Room:
             return
         self._cancel_grace(participant.id)
         self._last_maps.pop(participant.id, None)
+        for table in (self.downlinks, self._spoke_at, self._joined):
+            table.pop(participant.id, None)
         self.store.attendance_closed(participant.id)
         await participant.close()
         for other in self.participants.values():
@@ -353,14 +371,86 @@ class Room:
                         )
                         continue
                     free.assign(publication)
-            assignments = [
-                SlotAssignment(mid=s.mid, kind=s.kind, participant_id=s.participant_id)  # type: ignore[arg-type]
-                for s in subscriber.slots
-                if s.participant_id is not None
+            self._post_map(subscriber)
+
+    def _post_map(self, subscriber: Participant) -> None:
+        """Tell ``subscriber`` who is in its slots, and which videos are paused, on a change."""
+        assignments = [
+            SlotAssignment(
+                mid=s.mid,
+                kind=s.kind,  # type: ignore[arg-type]
+                participant_id=s.participant_id,
+                paused=s.paused,
+            )
+            for s in subscriber.slots
+            if s.participant_id is not None
+        ]
+        if assignments != self._last_maps.get(subscriber.id):
+            self._last_maps[subscriber.id] = assignments
+            subscriber.post(SlotMap(assignments=assignments))
+
+    # -- per-subscriber forwarding (see siakdesk.server.downlink) --------------------
+
+    async def _steer_forever(self) -> None:
+        # the server's own loop lag is part of every RTT it measures: told apart from queues
+        lag = asyncio.ensure_future(self._loop_lag.run())
+        try:
+            await self._steer_every_interval()
+        finally:
+            lag.cancel()
+            await asyncio.gather(lag, return_exceptions=True)
+
+    async def _steer_every_interval(self) -> None:
+        while True:
+            await asyncio.sleep(STEER_INTERVAL)
+            try:
+                await self.steer()
+            except Exception:  # steering that dies would leave every link unmanaged
+                logger.exception("room %s: steering failed", self.name)
+
+    async def steer(self, now: float | None = None) -> None:
+        """Measure each subscriber's downlink and pause or resume its videos."""
+        now = time.monotonic() if now is None else now
+        for participant in self.participants.values():
+            audio = participant.publications.get("audio")
+            if audio is not None and audio.frames_in_last(1.0, now) >= SPEAKING_FRAMES_PER_S:
+                self._spoke_at[participant.id] = now
+        for subscriber in list(self.participants.values()):
+            pc = subscriber.pc
+            if pc is None or not subscriber.slots:
+                continue
+            downlink = self.downlinks.setdefault(subscriber.id, Downlink())
+            senders = [
+                t.sender for t in pc.getTransceivers() if isinstance(t.sender.track, SlotTrack)
             ]
-            if assignments != self._last_maps.get(subscriber.id):
-                self._last_maps[subscriber.id] = assignments
-                subscriber.post(SlotMap(assignments=assignments))
+            if not await downlink.measure(senders, now, self._loop_lag.recent(now)):
+                continue
+            audio_kbps = sum(
+                s.publication.rate_kbps(now)
+                for s in subscriber.slots
+                if s.kind == "audio" and s.publication is not None
+            )
+            videos = [s for s in subscriber.slots if s.kind == "video" and s.publication]
+            candidates = [
+                Candidate(
+                    publisher_id=s.publication.publisher_id,
+                    kbps=s.publication.rate_kbps(now),
+                    spoke_at=self._spoke_at.get(s.publication.publisher_id),
+                    joined=self._joined.get(s.publication.publisher_id, 0),
+                )
+                for s in videos
+                if s.publication is not None
+            ]
+            chosen = downlink.steer(audio_kbps, candidates, now)
+            changed = False
+            for slot in videos:
+                changed |= slot.set_paused(slot.participant_id not in chosen)
+            if changed:
+                logger.info(
+                    "room %s: %s gets %d of %d videos (%.0f kbit/s estimated)",
+                    self.name, subscriber.name, len(chosen), len(videos), downlink.estimate.kbps,
+                )  # fmt: skip
+                self._post_map(subscriber)
 
     async def close(self) -> None:
         """The server stops: close every connection, keep everyone's place for a restart.
@@ -375,6 +465,9 @@ class Room:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._sweep is not None:
             self._sweep.cancel()
+        if self._steering is not None:
+            self._steering.cancel()
+            await asyncio.gather(self._steering, return_exceptions=True)
         for participant in list(self.participants.values()):
             await participant.close()
         self.participants.clear()

@@ -137,6 +137,8 @@ class MainWindow(QMainWindow):
         self.meeting_view.cameraToggled.connect(self.on_camera_toggled)
         self.meeting_view.leaveRequested.connect(self.on_leave_requested)
         self.meeting_view.devicesRequested.connect(self.on_devices_requested)
+        self.meeting_view.data_saver_button.setChecked(bool(self.settings["data_saver"]))
+        self.meeting_view.dataSaverToggled.connect(self.on_data_saver_toggled)
         self.ticker.timeout.connect(self.on_tick)
         self.chat_panel.sendRequested.connect(self.on_chat_send)
         self.chat_panel.unreadChanged.connect(self.on_unread_changed)
@@ -187,6 +189,7 @@ class MainWindow(QMainWindow):
                 request.passcode,
                 host_passcode=self.settings["host_passcode"],
                 link=self.link,
+                data_saver=self.meeting_view.data_saver_button.isChecked(),
             ),
             audio=microphone,
             video=self.devices.open_camera(),
@@ -427,6 +430,16 @@ class MainWindow(QMainWindow):
                 )
             except (OSError, ValueError) as exc:
                 logger.warning("could not remember the devices: %s", exc)
+
+    def on_data_saver_toggled(self, on: bool) -> None:
+        """Data saver ("hemat data"): applies to the meeting at once and is remembered."""
+        if self.session is not None:
+            self.session.set_data_saver(on)
+        if self.remember:
+            try:
+                config.save_user_values({"data_saver": on})
+            except (OSError, ValueError) as exc:
+                logger.warning("could not remember the data saver: %s", exc)
 
     def on_reconnect_attempt(self, attempt: int, reason: str) -> None:
         self.meeting_view.set_reconnect_attempt(attempt)

@@ -33,6 +33,8 @@ class MeetingView(QWidget):
     cameraToggled = Signal(bool)  # True: turn the camera off
     leaveRequested = Signal()
     devicesRequested = Signal()
+    #: "hemat data" switched on (True) or off
+    dataSaverToggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -71,6 +73,8 @@ class MeetingView(QWidget):
         self.view_button = QPushButton(self)
         self.view_button.setCheckable(True)
         self.devices_button = QPushButton(self)
+        self.data_saver_button = QPushButton(self)
+        self.data_saver_button.setCheckable(True)
         self.leave_button = QPushButton(self)
         self.leave_button.setObjectName("leave")
         #: the microphone's level, so a user sees at once that the office is heard
@@ -92,6 +96,7 @@ class MeetingView(QWidget):
             self.camera_button,
             self.view_button,
             self.devices_button,
+            self.data_saver_button,
             self.leave_button,
         ):
             button.setMinimumHeight(40)
@@ -121,6 +126,7 @@ class MeetingView(QWidget):
         self.view_button.toggled.connect(self.on_view_toggled)
         self.leave_button.clicked.connect(self.leaveRequested)
         self.devices_button.clicked.connect(self.devicesRequested)
+        self.data_saver_button.toggled.connect(self.dataSaverToggled)
         self.shortcuts["mute"].activated.connect(self.mute_button.toggle)
         self.shortcuts["camera"].activated.connect(self.camera_button.toggle)
         self.shortcuts["view"].activated.connect(self.view_button.toggle)
@@ -138,6 +144,10 @@ class MeetingView(QWidget):
             self.tr("Grid view") if self.view_button.isChecked() else self.tr("Speaker view")
         )
         self.view_button.setToolTip(self.tr("Enlarge whoever is speaking (Ctrl+T)"))
+        self.data_saver_button.setText(self.tr("Data saver"))
+        self.data_saver_button.setToolTip(
+            self.tr("Send video no larger than 320x180, to save the data quota")
+        )
         self.devices_button.setText(self.tr("Devices"))
         self.devices_button.setToolTip(self.tr("Choose camera, microphone and speaker"))
         self.mic_level.setToolTip(self.tr("Microphone level"))

@@ -45,6 +45,7 @@ class ParticipantTile(QWidget):
         self.frames_shown = 0
         self.scale = 1.0
         self._video_task: asyncio.Task[None] | None = None
+        self._video_track: MediaStreamTrack | None = None
         self.setMinimumSize(160, 90)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAccessibleName(info.name)
@@ -55,9 +56,14 @@ class ParticipantTile(QWidget):
     def reconnecting(self) -> bool:
         return self.info.connection == "reconnecting"
 
+    @property
+    def video_paused(self) -> bool:
+        """The server paused this video for our link (see siakdesk.server.downlink)."""
+        return bool(getattr(self._video_track, "paused", False))
+
     def update_info(self, info: ParticipantInfo) -> None:
         self.info = info
-        if info.video_muted or self.reconnecting:
+        if info.video_muted or self.reconnecting or self.video_paused:
             self.image = None  # never a frozen picture of someone who is not there
         self.update()
 
@@ -78,12 +84,14 @@ class ParticipantTile(QWidget):
     def attach_video(self, track: MediaStreamTrack) -> None:
         """Show ``track``'s pictures from now on (the tile owns the reading task)."""
         self.detach_video()
+        self._video_track = track
         self._video_task = asyncio.ensure_future(self._pump(track))
 
     def detach_video(self) -> None:
         if self._video_task is not None:
             self._video_task.cancel()
             self._video_task = None
+        self._video_track = None
         self.image = None
         self.update()
 
@@ -117,7 +125,7 @@ class ParticipantTile(QWidget):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         area = QRectF(self.rect())
         painter.fillRect(area, QColor("#1f2329"))
-        if self.image is not None and not self.info.video_muted:
+        if self.image is not None and not self.info.video_muted and not self.video_paused:
             scaled = self.image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRectF(
                 (self.width() - scaled.width()) / 2,
@@ -167,6 +175,8 @@ class ParticipantTile(QWidget):
             text = self.tr("{label} · mic off").format(label=text)
         if self.reconnecting:
             text = self.tr("{label} · reconnecting...").format(label=text)
+        elif self.video_paused and not self.info.video_muted:
+            text = self.tr("{label} · video paused (weak link)").format(label=text)
         painter.setPen(QColor("white"))
         painter.drawText(
             band.adjusted(8, 0, -8, 0),

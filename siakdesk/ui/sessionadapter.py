@@ -18,6 +18,7 @@ from siakdesk.core.events import (
     StateChanged,
     TrackAdded,
     TrackRemoved,
+    VideoPaused,
 )
 from siakdesk.core.meetingsession import MeetingSession
 
@@ -45,8 +46,8 @@ class SessionAdapter(QObject):
             self.stateChanged.emit(event)
         elif isinstance(event, ParticipantJoined):
             self.participantJoined.emit(event.participant)
-        elif isinstance(event, ParticipantUpdated):
-            self.participantUpdated.emit(event.participant)
+        elif isinstance(event, ParticipantUpdated | VideoPaused):
+            self.participantUpdated.emit(event.participant)  # the tile redraws either way
         elif isinstance(event, ParticipantLeft):
             self.participantLeft.emit(event.participant, event.reason)
         elif isinstance(event, TrackAdded):

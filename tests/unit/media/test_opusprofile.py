@@ -35,16 +35,26 @@ def encode_all(encoder: object, source: list[av.AudioFrame]) -> list[bytes]:
     return payloads
 
 
-def test_settings_are_mono_24k_fec_20ms() -> None:
+def test_settings_are_mono_24k_20ms_and_no_fec_on_a_clean_link() -> None:
     encoder = ProfiledOpusEncoder()
     assert encoder.settings == {
         "channels": 1,
         "bitrate": 24000,
         "frame_ms": 20,
-        "fec": True,
-        "expected_loss": 2,
+        "fec": False,
+        "expected_loss": 0,
         "dtx": True,
     }
+
+
+def test_reported_loss_turns_fec_on_with_the_bits_it_needs() -> None:
+    encoder = ProfiledOpusEncoder()
+    for _ in range(5):  # about 2 % reported
+        encoder.set_loss(2.0)
+    encode_all(encoder, frames(0.1, 440))
+    settings = encoder.settings
+    assert settings["fec"] and settings["expected_loss"] == 2
+    assert settings["bitrate"] == 32000 and settings["frame_ms"] == 20
 
 
 def test_speech_costs_a_quarter_of_aiortcs_default() -> None:
@@ -70,14 +80,28 @@ def test_silence_sends_one_packet_in_400_ms() -> None:
 
 def test_loss_retunes_fec_and_goes_to_60_ms_frames_on_bad_links() -> None:
     encoder = ProfiledOpusEncoder()
-    encoder.set_loss(4.0)
+    for _ in range(10):  # reports of about 4 % loss
+        encoder.set_loss(4.0)
     encode_all(encoder, frames(0.1, 440))
     assert encoder.settings["expected_loss"] == 5 and encoder.frame_ms == 20
-    encoder.set_loss(12.0)
+    for _ in range(10):
+        encoder.set_loss(12.0)
     packets = encode_all(encoder, frames(1.2, 440))
     assert encoder.settings["expected_loss"] == 20 and encoder.frame_ms == 60
     assert 18 <= len(packets) <= 21  # 1.2 s in 60 ms packets
-    assert loss_band(0) == 2 and loss_band(30) == 20
+    assert loss_band(0) == 0 and loss_band(0.9) == 0 and loss_band(1.5) == 2
+    assert loss_band(30) == 20
+
+
+def test_one_lossy_report_does_not_flap_the_codec() -> None:
+    encoder = ProfiledOpusEncoder()
+    encoder.set_loss(14.0)  # one report with a burst: smoothed, 4.2 % -> band 5
+    encode_all(encoder, frames(0.1, 440))
+    assert encoder.settings["expected_loss"] == 5 and encoder.frame_ms == 20
+    for _ in range(10):
+        encoder.set_loss(0.0)  # clear again: the band holds for 10 s, no reopen
+    encode_all(encoder, frames(0.1, 440))
+    assert encoder.settings["expected_loss"] == 5
 
 
 def test_a_low_bitrate_profile_uses_60_ms_frames_and_decodes() -> None:
@@ -91,3 +115,19 @@ def test_a_low_bitrate_profile_uses_60_ms_frames_and_decodes() -> None:
     samples = np.concatenate([f.to_ndarray().reshape(-1) for f in decoded])
     assert samples.size > RATE * 0.8  # (stereo or mono, it is audio all the same)
     assert np.abs(samples).max() > 0.05 * (32768 if samples.dtype != np.float32 else 1)
+
+
+def test_a_thin_uplink_sends_60_ms_packets_and_a_wider_one_20_again() -> None:
+    encoder = ProfiledOpusEncoder()
+    encoder.set_link(400.0)
+    assert len(encode_all(encoder, frames(0.6, 440))) == 30
+    encoder.set_link(70.0)  # 20 ms would be 49 of these 70 kbit/s on the wire
+    packets = encode_all(encoder, frames(1.2, 440))
+    assert encoder.frame_ms == 60 and encoder.settings["bitrate"] == 24000
+    assert 18 <= len(packets) <= 21
+    encoder.set_link(100.0)  # in between: stays (no flapping around one figure)
+    encode_all(encoder, frames(0.2, 440))
+    assert encoder.frame_ms == 60
+    encoder.set_link(150.0)
+    encode_all(encoder, frames(0.2, 440))
+    assert encoder.frame_ms == 20

@@ -52,6 +52,26 @@ async def test_identity_survives_vp8_and_tells_offices_apart() -> None:
                 assert not frame_identity_matches(image, other), other
 
 
+async def test_a_noisy_camera_costs_vp8_what_a_webcam_would_and_keeps_its_identity() -> None:
+    costs = {}
+    for noise in (0, 12):
+        track = SyntheticVideoTrack("Kandis", 320, 180, fps=30, noise=noise)
+        encoder, decoder = Vp8Encoder(), Vp8Decoder()
+        sent, pictures = 0, []
+        for _ in range(6):
+            payloads, timestamp = encoder.encode(await track.recv())
+            sent += sum(map(len, payloads))
+            raw = b"".join(VpxPayloadDescriptor.parse(p)[1] for p in payloads)
+            pictures.extend(decoder.decode(JitterFrame(raw, timestamp)))
+        track.stop()
+        costs[noise] = sent
+        image = pictures[-1].to_ndarray(format="rgb24")  # type: ignore[attr-defined]
+        assert frame_identity_matches(image, "Kandis")
+    assert costs[12] > 3 * costs[0], costs
+    with pytest.raises(ValueError):
+        SyntheticVideoTrack("Kandis", noise=65)
+
+
 def test_card_is_the_requested_size() -> None:
     assert render_card("Minas", 640, 360).shape == (360, 640, 3)
     with pytest.raises(ValueError):
