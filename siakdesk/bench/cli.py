@@ -31,7 +31,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     reconnect.add_argument("--outage", type=float, default=6.0, help="seconds each cut lasts")
     reconnect.add_argument("--restarts", type=int, default=5, help="server restarts to measure")
     reconnect.add_argument("--json", type=Path, help="also write the figures here")
+    media = commands.add_parser(
+        "media", help="speech quality, delay, video and bitrate on shaped links (needs root)"
+    )
+    media.add_argument("--scenario", nargs="*", default=[], help="names (default: all)")
+    media.add_argument(
+        "--engine", nargs="+", default=["siakdesk", "aiortc"], choices=["siakdesk", "aiortc"]
+    )
+    media.add_argument("--out", type=Path, default=Path("out/bench-media"))
     args = parser.parse_args(argv)
+
+    if args.command == "media":
+        from siakdesk.bench.media import format_table as media_table
+        from siakdesk.bench.media import run_media
+
+        table = media_table(run_media(args.scenario, args.engine, args.out))
+        print(table)
+        (args.out / "media.md").write_text(table + "\n")
+        return 0
 
     if args.command == "reconnect":
         from siakdesk.bench.reconnect import format_result, run_reconnect
