@@ -13,7 +13,12 @@ is sent).  Same signals, same rules:
   estimate holds while it drains): the estimate falls at once to 85 % of what
   got through, ``sent x (1 - loss)``, and does not grow for 2 s.  Loss is
   counted over the packets the reports cover, 20 at least
-  (:attr:`Reading.loss`): one lost packet of a 5-packet report is no 20 % loss;
+  (:attr:`Reading.loss`): one lost packet of a 5-packet report is no 20 % loss.
+  For 3 s after a cut, loss and queue are the old queue's (it drains, the
+  reports it held come late) unless we still send more than the new estimate:
+  measured on the benchmark's 256 kbit/s link before this, a right first cut
+  (800 -> 224) was followed by two more on reports of the start's flood, down
+  to 37 kbit/s, and the video took 40 s to come back;
 * **clear** (loss under 2 %, no queue): it grows 8 % a second, as GCC's loss
   controller does, up to ``max_kbps``;
 * between the two (2-10 % loss) it holds while the round-trip time is up (a
@@ -70,6 +75,9 @@ STALE_GAP_S = 3.5
 SETTLE_S = 2.5
 #: After a cut, the next report still measures the time before the senders slowed down.
 CUT_INTERVAL_S = 1.0
+#: For this long after a cut, what the reports say is still the old queue's doing (it
+#: drains, the reports it held come in late) unless we still send more than the estimate.
+RESIDUAL_S = 3.0
 #: Reports of a new estimate on which one congested report is enough.
 STARTUP_REPORTS = 3
 #: An RTT this much below the previous one, and still over calm: a queue draining.
@@ -100,6 +108,7 @@ class LinkEstimate:
         self._reports = 0
         self._settle_until = float("-inf")
         self._cut_again_at = float("-inf")
+        self._residual_until = float("-inf")
         self._last_rtt: float | None = None
         self.history: deque[Sample] = deque(maxlen=2400)
 
@@ -142,13 +151,15 @@ class LinkEstimate:
             congested and (self._congested_seen or starting),
             congested,
         )
+        residual = now < self._residual_until and sent_kbps <= self.kbps
         if settling:
             pass  # just back from an outage: neither congestion nor room can be told yet
-        elif congested and now >= self._cut_again_at:
+        elif congested and now >= self._cut_again_at and not residual:
             delivered = sent_kbps * (1 - loss)
             self.kbps = max(self.min_kbps, min(self.kbps, BACKOFF * delivered))
             self._hold_until = now + HOLD_AFTER_DROP_S
             self._cut_again_at = now + CUT_INTERVAL_S
+            self._residual_until = now + RESIDUAL_S
         elif draining or now < self._hold_until:
             pass  # a queue going down (GCC's "underuse"): the link is busy draining it
         elif loss < CLEAR_LOSS or (loss <= CONGESTED_LOSS and calm):

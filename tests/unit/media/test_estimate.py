@@ -215,3 +215,17 @@ def test_sender_reports_count_the_packets_each_report_covers() -> None:
     assert second is not None and second.reports[0].packets == 50
     assert abs(second.loss - 0.2) < 0.01
     assert third is None  # the same report again: nothing new
+
+
+def test_after_a_cut_the_old_queue_s_reports_do_not_cut_again() -> None:
+    estimate = LinkEstimate(start_kbps=800)
+    # a 256 kbit/s link flooded at the start: 600 sent, 56 % lost
+    assert 200 < estimate.update(1.0, sent_kbps=600, loss=0.56, rtt=0.66) < 256
+    cut = estimate.kbps
+    # the senders complied; the queue still drains and its late reports read lossy
+    estimate.update(2.0, sent_kbps=124, loss=0.19, rtt=0.66)
+    estimate.update(2.5, sent_kbps=54, loss=0.33, rtt=0.65)
+    assert estimate.kbps == cut
+    # a sender still over the new estimate is cut again
+    estimate.update(3.5, sent_kbps=400, loss=0.5, rtt=0.66)
+    assert estimate.kbps < cut
