@@ -95,7 +95,7 @@ from siakdesk.core.protocol import (
 from siakdesk.core.remotetrack import RemoteTrack
 from siakdesk.core.signaling import ServerEndpoint, SignalingClient, SignalingError, probe
 from siakdesk.core.uplink import Uplink
-from siakdesk.media import engine
+from siakdesk.media import engine, videojitter
 from siakdesk.media.encodedtap import tap_receiver
 from siakdesk.media.estimate import LoopLag
 from siakdesk.media.gatedtrack import GatedTrack, SenderFeed
@@ -445,6 +445,8 @@ class MeetingSession:
                 transceiver = pc.addTransceiver(kind, direction="recvonly")
                 transceiver.setCodecPreferences(_codec_preferences(kind))  # type: ignore[arg-type]
                 receivers.append(transceiver)
+                if kind == "video":
+                    videojitter.install(transceiver.receiver)
                 if not config.decode:
                     tap_receiver(transceiver.receiver, functools.partial(self._count, transceiver))
         await pc.setLocalDescription(await pc.createOffer())

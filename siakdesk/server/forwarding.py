@@ -33,6 +33,7 @@ from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
+from siakdesk.media import videojitter
 from siakdesk.media.encodedtap import tap_receiver
 from siakdesk.media.vp8 import is_vp8_keyframe, vp8_keyframe_size
 
@@ -81,6 +82,8 @@ class Publication:
         self.height = 0
         self._recent: deque[tuple[float, int]] = deque()  # (arrival, bytes) of the last seconds
         tap_receiver(receiver, self._on_frame)
+        if kind == "video":
+            videojitter.install(receiver)
 
     def _on_frame(self, frame: JitterFrame) -> None:
         self.frames += 1
