@@ -188,6 +188,24 @@ class Bot:
                     "played": stats.played,
                     "recovered": stats.recovered,
                     "concealed": stats.concealed,
+                    "late": stats.late,
+                    "stretched": stats.stretched,
+                    "skipped": stats.skipped,
+                    "silent": stats.silent,
+                    # the jitter buffers' delay now, per receive slot that is playing
+                    "delay_ms": {
+                        mid: round(1000 * p.delay)
+                        for mid, p in self.session.playouts.items()
+                        if p.delay
+                    },
+                    # and how late the median and the 97 % packet came after the quickest
+                    "spread_ms": {
+                        mid: [round(1000 * v) for v in p.spread]
+                        for mid, p in self.session.playouts.items()
+                        if p.delay
+                    },
+                    "mixer_underruns": self.mixer.underruns if self.mixer else None,
+                    "mixer_dropped": self.mixer.dropped_samples if self.mixer else None,
                     "frames": {name: s.audio_frames for name, s in self.received.items()},
                 }
             )

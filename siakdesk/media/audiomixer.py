@@ -49,6 +49,8 @@ class AudioMixer:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lock = threading.Lock()
         self.dropped_samples = 0
+        #: times a playing source ran dry (silence until it has the target again)
+        self.underruns = 0
         if sink is not None:
             sink.start(self.pull)
 
@@ -120,6 +122,7 @@ class AudioMixer:
                 mixed[: take.size] += take
                 if take.size < count:
                     source.playing = False  # ran dry: wait for the target again
+                    self.underruns += 1
                     source.level *= 0.5
         block = np.clip(mixed, -32768, 32767).astype(np.int16)
         if self._on_played is not None:

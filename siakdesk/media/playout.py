@@ -287,6 +287,16 @@ class AudioPlayout:
         values = sorted(t for _, t in self._transits)
         return max(0.0, offset - values[len(values) // 2])
 
+    @property
+    def spread(self) -> tuple[float, float]:
+        """How much later than the quickest packet of the window the median one and the
+        97 % one came (seconds): the link's queueing and jitter as this buffer sees it."""
+        if not self._transits:
+            return 0.0, 0.0
+        values = sorted(t for _, t in self._transits)
+        high = values[min(len(values) - 1, int(QUANTILE * len(values)))]
+        return values[len(values) // 2] - values[0], high - values[0]
+
     def _grow(self, samples: int, now: float) -> None:
         frames = min(5, -(-samples // FRAME))
         self._expanding = max(self._expanding, frames)
