@@ -204,6 +204,8 @@ class Bot:
                         for mid, p in self.session.playouts.items()
                         if p.delay
                     },
+                    # the worst lateness of this process's event loop over the last 3 s
+                    "loop_lag_ms": round(1000 * self.session.loop_lag.recent(time.monotonic())),
                     "mixer_underruns": self.mixer.underruns if self.mixer else None,
                     "mixer_dropped": self.mixer.dropped_samples if self.mixer else None,
                     "frames": {name: s.audio_frames for name, s in self.received.items()},

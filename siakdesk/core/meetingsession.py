@@ -240,6 +240,8 @@ class MeetingSession:
         self._retired_playouts = PlayoutStats()
         #: what this office can send, and the encoders tuned to it
         self.uplink = Uplink(data_saver=config.data_saver)
+        #: this process's event-loop lateness, measured while joined (statistics, the uplink)
+        self.loop_lag = LoopLag()
         self._background: list[asyncio.Task[None]] = []
         self._slot_owner: dict[str, str] = {}
         self._tracks: dict[tuple[str, str], RemoteTrack] = {}
@@ -625,7 +627,7 @@ class MeetingSession:
         keep the uplink's estimate (and so the encoders) up to date."""
         self.last_media_at = self._media_since = time.monotonic()
         # our own loop lag is part of every RTT we measure: the uplink tells it from a queue
-        loop_lag = LoopLag()
+        loop_lag = self.loop_lag = LoopLag()
         lag = asyncio.ensure_future(loop_lag.run())
         try:
             while True:
