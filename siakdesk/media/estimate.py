@@ -14,11 +14,10 @@ is sent).  Same signals, same rules:
   got through, ``sent x (1 - loss)``, and does not grow for 2 s.  Loss is
   counted over the packets the reports cover, 20 at least
   (:attr:`Reading.loss`): one lost packet of a 5-packet report is no 20 % loss.
-  For 3 s after a cut, loss and queue are the old queue's (it drains, the
-  reports it held come late) unless we still send more than the new estimate:
-  measured on the benchmark's 256 kbit/s link before this, a right first cut
-  (800 -> 224) was followed by two more on reports of the start's flood, down
-  to 37 kbit/s, and the video took 40 s to come back;
+  "Sent" is the most we sent over the last 4 s: a report covers what was sent
+  a while before it came, and a flood's reports come late (measured on the
+  benchmark's 256 kbit/s link before this: a right first cut was followed by
+  two more on the flood's late reports, down to 37 kbit/s);
 * **clear** (loss under 2 %, no queue): it grows 8 % a second, as GCC's loss
   controller does, up to ``max_kbps``;
 * between the two (2-10 % loss) it holds while the round-trip time is up (a
@@ -75,9 +74,12 @@ STALE_GAP_S = 3.5
 SETTLE_S = 2.5
 #: After a cut, the next report still measures the time before the senders slowed down.
 CUT_INTERVAL_S = 1.0
-#: For this long after a cut, what the reports say is still the old queue's doing (it
-#: drains, the reports it held come in late) unless we still send more than the estimate.
-RESIDUAL_S = 3.0
+#: A cut takes the most we sent over this long as what the report's loss applies to: a
+#: receiver report covers the second or so before it was sent, and under a full queue it
+#: comes late or not at all (measured on the benchmark's 256 kbit/s link: a report of 60 %
+#: loss came 3.5 s into a start at 670 kbit/s, when we sent 290; 290 x 0.4 cut the
+#: estimate to 96, then on to 33, and the video took 40 s to come back).
+SENT_PEAK_S = 4.0
 #: Reports of a new estimate on which one congested report is enough.
 STARTUP_REPORTS = 3
 #: An RTT this much below the previous one, and still over calm: a queue draining.
@@ -108,7 +110,7 @@ class LinkEstimate:
         self._reports = 0
         self._settle_until = float("-inf")
         self._cut_again_at = float("-inf")
-        self._residual_until = float("-inf")
+        self._sent: deque[tuple[float, float]] = deque()
         self._last_rtt: float | None = None
         self.history: deque[Sample] = deque(maxlen=2400)
 
@@ -151,15 +153,16 @@ class LinkEstimate:
             congested and (self._congested_seen or starting),
             congested,
         )
-        residual = now < self._residual_until and sent_kbps <= self.kbps
+        self._sent.append((now, sent_kbps))
+        while self._sent[0][0] < now - SENT_PEAK_S:
+            self._sent.popleft()
         if settling:
             pass  # just back from an outage: neither congestion nor room can be told yet
-        elif congested and now >= self._cut_again_at and not residual:
-            delivered = sent_kbps * (1 - loss)
+        elif congested and now >= self._cut_again_at:
+            delivered = max(rate for _, rate in self._sent) * (1 - loss)
             self.kbps = max(self.min_kbps, min(self.kbps, BACKOFF * delivered))
             self._hold_until = now + HOLD_AFTER_DROP_S
             self._cut_again_at = now + CUT_INTERVAL_S
-            self._residual_until = now + RESIDUAL_S
         elif draining or now < self._hold_until:
             pass  # a queue going down (GCC's "underuse"): the link is busy draining it
         elif loss < CLEAR_LOSS or (loss <= CONGESTED_LOSS and calm):

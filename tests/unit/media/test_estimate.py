@@ -217,15 +217,31 @@ def test_sender_reports_count_the_packets_each_report_covers() -> None:
     assert third is None  # the same report again: nothing new
 
 
-def test_after_a_cut_the_old_queue_s_reports_do_not_cut_again() -> None:
+def test_after_a_cut_the_flood_s_late_reports_do_not_cut_again() -> None:
     estimate = LinkEstimate(start_kbps=800)
     # a 256 kbit/s link flooded at the start: 600 sent, 56 % lost
     assert 200 < estimate.update(1.0, sent_kbps=600, loss=0.56, rtt=0.66) < 256
     cut = estimate.kbps
-    # the senders complied; the queue still drains and its late reports read lossy
+    # the senders complied; the flood's late reports still read lossy: what they say
+    # applies to what was sent then, not to the little sent now
     estimate.update(2.0, sent_kbps=124, loss=0.19, rtt=0.66)
-    estimate.update(2.5, sent_kbps=54, loss=0.33, rtt=0.65)
+    estimate.update(3.0, sent_kbps=54, loss=0.33, rtt=0.65)
     assert estimate.kbps == cut
-    # a sender still over the new estimate is cut again
-    estimate.update(3.5, sent_kbps=400, loss=0.5, rtt=0.66)
+    # once the flood is 4 s past, a sender over the link is cut again
+    estimate.update(5.5, sent_kbps=400, loss=0.5, rtt=0.66)
+    estimate.update(6.5, sent_kbps=400, loss=0.5, rtt=0.66)
     assert estimate.kbps < cut
+
+
+def test_mid_meeting_a_cut_that_was_not_enough_is_followed_by_another() -> None:
+    estimate = LinkEstimate(start_kbps=800)
+    for t in range(6):
+        estimate.update(float(t), sent_kbps=550, loss=0.0, rtt=0.002)
+    # the link fell to 256 kbit/s; the queue had not overflowed yet when the report was made
+    estimate.update(6.0, sent_kbps=530, loss=0.2, rtt=0.2)
+    estimate.update(6.5, sent_kbps=530, loss=0.2, rtt=0.2)
+    first = estimate.kbps
+    assert 300 < first < 400
+    # the senders came under it, and still lose half: that is the link, cut again
+    estimate.update(8.0, sent_kbps=340, loss=0.48, rtt=0.35)
+    assert estimate.kbps < 0.7 * first
