@@ -10,6 +10,14 @@ from typing import Any
 from siakdesk.media.estimate import LinkEstimate, LoopLag, Reading, Report, RttMeter, SenderReports
 
 
+def clear_link(seconds: int, sent_kbps: float, rtt: float, start_kbps: float = 800) -> LinkEstimate:
+    """An estimate after ``seconds`` of one clear report a second."""
+    estimate = LinkEstimate(start_kbps=start_kbps)
+    for t in range(seconds):
+        estimate.update(float(t), sent_kbps=sent_kbps, loss=0.0, rtt=rtt)
+    return estimate
+
+
 def test_heavy_loss_cuts_to_what_got_through_and_holds() -> None:
     estimate = LinkEstimate(start_kbps=800)
     for t in range(3):  # past the start
@@ -33,9 +41,7 @@ def test_a_flooded_start_is_taken_at_once() -> None:
 
 
 def test_a_queue_building_is_congestion_before_any_loss() -> None:
-    estimate = LinkEstimate(start_kbps=800)
-    for t in range(5):
-        estimate.update(float(t), sent_kbps=500, loss=0.0, rtt=0.06)
+    estimate = clear_link(5, sent_kbps=500, rtt=0.06)
     estimate.update(5.0, sent_kbps=500, loss=0.0, rtt=0.30)  # 240 ms of queue, once
     assert estimate.kbps > 500  # one late report: a busy computer as often as a queue
     estimate.update(6.0, sent_kbps=500, loss=0.0, rtt=0.32)  # and again: a queue
@@ -76,9 +82,7 @@ def test_the_loss_of_an_outage_is_not_taken_for_congestion() -> None:
 
 
 def test_our_own_busy_loop_is_not_taken_for_a_queue() -> None:
-    estimate = LinkEstimate(start_kbps=800)
-    for t in range(5):
-        estimate.update(float(t), sent_kbps=500, loss=0.0, rtt=0.06)
+    estimate = clear_link(5, sent_kbps=500, rtt=0.06)
     # the reports waited 400 ms for our loop: the RTT reads 460 ms, the link has no queue
     for t in range(5, 8):
         estimate.update(float(t), sent_kbps=500, loss=0.0, rtt=0.46, busy_s=0.4)
@@ -134,9 +138,7 @@ def test_random_loss_with_no_queue_is_a_lossy_radio_and_the_estimate_grows() -> 
 
 
 def test_reports_slowed_by_a_full_link_are_not_an_outage() -> None:
-    estimate = LinkEstimate(start_kbps=1500)
-    for t in range(4):
-        estimate.update(float(t), sent_kbps=80, loss=0.0, rtt=0.05)
+    estimate = clear_link(4, sent_kbps=80, rtt=0.05, start_kbps=1500)
     # the link fell to 64 kbit/s: reports come 2.5 s apart, lossy, the RTT up
     estimate.update(5.5, sent_kbps=80, loss=0.6, rtt=0.7)
     estimate.update(8.0, sent_kbps=80, loss=0.2, rtt=1.2)
@@ -144,9 +146,7 @@ def test_reports_slowed_by_a_full_link_are_not_an_outage() -> None:
 
 
 def test_a_queue_draining_after_a_cut_is_not_cut_again() -> None:
-    estimate = LinkEstimate(start_kbps=800)
-    for t in range(5):
-        estimate.update(float(t), sent_kbps=600, loss=0.0, rtt=0.05)
+    estimate = clear_link(5, sent_kbps=600, rtt=0.05)
     estimate.update(5.0, sent_kbps=600, loss=0.0, rtt=0.40)
     estimate.update(6.0, sent_kbps=600, loss=0.0, rtt=0.45)  # a queue: cut
     cut = estimate.kbps
@@ -234,9 +234,7 @@ def test_after_a_cut_the_flood_s_late_reports_do_not_cut_again() -> None:
 
 
 def test_mid_meeting_a_cut_that_was_not_enough_is_followed_by_another() -> None:
-    estimate = LinkEstimate(start_kbps=800)
-    for t in range(6):
-        estimate.update(float(t), sent_kbps=550, loss=0.0, rtt=0.002)
+    estimate = clear_link(6, sent_kbps=550, rtt=0.002)
     # the link fell to 256 kbit/s; the queue had not overflowed yet when the report was made
     estimate.update(6.0, sent_kbps=530, loss=0.2, rtt=0.2)
     estimate.update(6.5, sent_kbps=530, loss=0.2, rtt=0.2)
@@ -245,3 +243,16 @@ def test_mid_meeting_a_cut_that_was_not_enough_is_followed_by_another() -> None:
     # the senders came under it, and still lose half: that is the link, cut again
     estimate.update(8.0, sent_kbps=340, loss=0.48, rtt=0.35)
     assert estimate.kbps < 0.7 * first
+
+
+def test_a_link_whose_reports_alternate_between_light_and_heavy_loss_is_congested() -> None:
+    estimate = clear_link(6, sent_kbps=160, rtt=1.6)
+    before = estimate.kbps
+    # a 64 kbit/s link under 160 kbit/s: never two heavy reports in a row
+    for t, loss in ((6.0, 0.17), (7.0, 0.1), (8.0, 0.7), (9.0, 0.05), (10.0, 0.5)):
+        estimate.update(t, sent_kbps=160, loss=loss, rtt=1.8)
+    assert estimate.kbps < 0.5 * before
+    # one heavy report among clear ones is still no congestion (a blackout, a handover)
+    other = clear_link(6, sent_kbps=160, rtt=0.05)
+    other.update(6.0, sent_kbps=160, loss=0.6, rtt=0.05)
+    assert other.kbps >= before
