@@ -1,0 +1,132 @@
+"""Speech through our Opus encoder, a simulated lossy link and our playout, scored offline.
+
+What the codec and the jitter buffer can reach with no machine load and no queue, to
+set beside the live benchmark (``siakdesk-bench media``): same espeak-ng sample, same
+PESQ-WB per loop.  Also scores a perfect decoder given the same losses (each lost
+packet rebuilt from the next one's FEC), the ceiling of FEC itself.
+
+    .venv/bin/python scripts/playout_offline.py --loss 0.03 --jitter-ms 20 [--thin] [--renumber]
+
+``--thin``: 60 ms packets (a thin link); ``--renumber``: losses happen before the
+server, which renumbers what it forwards (no sequence number is missing at the
+receiver), as on the benchmark's far office link.  Needs the bench extras (pesq)
+and espeak-ng.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fractions
+import random
+import tempfile
+from pathlib import Path
+
+import av
+import numpy as np
+
+from siakdesk.bench import media as bench
+from siakdesk.media.opusprofile import ProfiledOpusEncoder
+from siakdesk.media.playout import AudioPlayout, make_decoder
+
+RATE = 48000
+FRAME = 960
+LOOPS = 4
+
+
+def encode(signal: np.ndarray, loss: float, thin: bool) -> tuple[list[tuple[int, bytes]], int]:
+    encoder = ProfiledOpusEncoder()
+    for _ in range(10):  # the smoothed loss settles in its band
+        encoder.set_loss(100 * loss)
+    encoder.set_link(60 if thin else 500)
+    packets = []
+    for i in range(0, signal.size - FRAME, FRAME):
+        frame = av.AudioFrame.from_ndarray(
+            signal[i : i + FRAME].reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate, frame.pts, frame.time_base = RATE, i, fractions.Fraction(1, RATE)
+        payloads, ts = encoder.encode(frame)
+        step = RATE * encoder.frame_ms // 1000
+        packets += [(ts + k * step, p) for k, p in enumerate(payloads)]
+    print("encoder:", encoder.settings, "packets:", len(packets))
+    return packets, RATE * encoder.frame_ms // 1000
+
+
+def through_playout(
+    packets: list[tuple[int, bytes]], lost: set[int], jitter: float, renumber: bool, size: int
+) -> np.ndarray:
+    rng = random.Random(2)
+    arrivals = []
+    seq = 0
+    for k, (ts, payload) in enumerate(packets):
+        if k in lost and renumber:
+            continue  # lost before the forwarder: it numbers what it got
+        seq += 1
+        if k not in lost:
+            arrivals.append((ts / RATE + 0.15 + rng.uniform(0, jitter), seq, ts, payload))
+    arrivals.sort()
+    out = np.zeros(size, dtype=np.int16)
+
+    def play(frame: av.AudioFrame) -> None:
+        pcm = frame.to_ndarray().reshape(-1)
+        start = int(frame.pts or 0)
+        out[start : start + pcm.size] = pcm[: max(0, size - start)]
+
+    now = [0.0]
+    playout = AudioPlayout(play, clock=lambda: now[0])
+    index, t = 0, 0.0
+    while t < size / RATE:
+        while index < len(arrivals) and arrivals[index][0] <= t:
+            at, seq_, ts, payload = arrivals[index]
+            playout.push(seq_ & 0xFFFF, ts & 0xFFFFFFFF, payload, arrival=at)
+            index += 1
+        now[0] = t
+        playout.tick(t)
+        t += 0.005
+    print("playout:", playout.stats.as_json())
+    return out
+
+
+def perfect(packets: list[tuple[int, bytes]], lost: set[int], step: int, size: int) -> np.ndarray:
+    decoder = make_decoder()
+    out = np.zeros(size, dtype=np.int16)
+    for k, (ts, payload) in enumerate(packets):
+        if k not in lost:
+            pcm = decoder.decode(payload)
+        elif k + 1 < len(packets) and k + 1 not in lost:
+            pcm = decoder.recover(packets[k + 1][1], step)
+        else:
+            pcm = decoder.conceal(step)
+        pcm = np.asarray(pcm, dtype=np.int16)
+        out[ts : ts + pcm.size] = pcm[: max(0, size - ts)]
+    return out
+
+
+def scores(recording48: np.ndarray, reference16: np.ndarray) -> list[float]:
+    recording = bench.resample(recording48, RATE, bench.PESQ_RATE).astype(np.int16)
+    lag = bench.find_lag(recording, reference16)
+    return [round(s, 2) for _, s in bench.pesq_windows(recording, reference16, lag, 0)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--loss", type=float, default=0.03)
+    parser.add_argument("--jitter-ms", type=float, default=0.0)
+    parser.add_argument("--thin", action="store_true")
+    parser.add_argument("--renumber", action="store_true")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        speech16, _ = bench.read_wav(bench.make_speech(Path(directory)))
+    signal = np.tile(bench.resample(speech16, bench.PESQ_RATE, RATE).astype(np.int16), LOOPS)
+    packets, step = encode(signal, args.loss, args.thin)
+    rng = random.Random(args.seed)
+    lost = {k for k in range(len(packets)) if rng.random() < args.loss}
+    size = signal.size + 3 * RATE
+    played = through_playout(packets, lost, args.jitter_ms / 1000, args.renumber, size)
+    ideal = perfect(packets, lost, step, size)
+    print("PESQ-WB per loop, our playout:   ", scores(played, speech16))
+    print("PESQ-WB per loop, perfect decoder:", scores(ideal, speech16))
+
+
+if __name__ == "__main__":
+    main()
