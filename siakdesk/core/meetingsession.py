@@ -627,15 +627,16 @@ class MeetingSession:
         keep the uplink's estimate (and so the encoders) up to date."""
         self.last_media_at = self._media_since = time.monotonic()
         # our own loop lag is part of every RTT we measure: the uplink tells it from a queue
-        loop_lag = self.loop_lag = LoopLag()
-        lag = asyncio.ensure_future(loop_lag.run())
+        lag = asyncio.ensure_future(self.loop_lag.run())
         try:
             while True:
                 await asyncio.sleep(self.policy.watch_interval)
                 try:
                     self._look_at_media()
                     if self._pc is not None:
-                        await self.uplink.poll(self._pc, busy_s=loop_lag.recent(time.monotonic()))
+                        await self.uplink.poll(
+                            self._pc, busy_s=self.loop_lag.recent(time.monotonic())
+                        )
                 except Exception:  # a watcher that dies would leave the session blind
                     logger.exception("%s: media watcher failed", self.config.name)
         finally:

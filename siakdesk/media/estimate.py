@@ -158,11 +158,9 @@ class LinkEstimate:
         )
         starting = self._reports < STARTUP_REPORTS
         self._reports += 1
-        congested = (loss > CONGESTED_LOSS and starting) or lossy
-        congested, self._queue_seen = (
-            congested or (queue and (self._queue_seen or starting)),
-            queue,
-        )
+        queued = queue and (self._queue_seen or starting)
+        self._queue_seen = queue
+        congested = lossy or queued or (loss > CONGESTED_LOSS and starting)
         self._sent.append((now, sent_kbps))
         while self._sent[0][0] < now - SENT_PEAK_S:
             self._sent.popleft()

@@ -265,12 +265,19 @@ class AudioPlayout:
 
     def _wanted_offset(self) -> float | None:
         """Play time minus RTP time that lets 97 % of packets arrive in time."""
+        points = self._transit_points()
+        if points is None:
+            return None
+        low, _median, high = points
+        return min(max(high + MARGIN, low + MIN_DELAY), low + MAX_DELAY)
+
+    def _transit_points(self) -> tuple[float, float, float] | None:
+        """The window's quickest, median and 97 % transit (seconds); None: no packets yet."""
         if not self._transits:
             return None
         values = sorted(t for _, t in self._transits)
-        low = values[0]
         high = values[min(len(values) - 1, int(QUANTILE * len(values)))]
-        return min(max(high + MARGIN, low + MIN_DELAY), low + MAX_DELAY)
+        return values[0], values[len(values) // 2], high
 
     def _wanted_delay(self) -> float:
         offset = self._wanted_offset()
@@ -281,21 +288,20 @@ class AudioPlayout:
     @property
     def delay(self) -> float:
         """Seconds from a packet's typical arrival to its playout, now."""
-        if self._play_at is None or not self._transits:
+        points = self._transit_points()
+        if self._play_at is None or points is None:
             return 0.0
-        offset = self._play_at - self._play_ts / RATE
-        values = sorted(t for _, t in self._transits)
-        return max(0.0, offset - values[len(values) // 2])
+        return max(0.0, self._play_at - self._play_ts / RATE - points[1])
 
     @property
     def spread(self) -> tuple[float, float]:
         """How much later than the quickest packet of the window the median one and the
         97 % one came (seconds): the link's queueing and jitter as this buffer sees it."""
-        if not self._transits:
+        points = self._transit_points()
+        if points is None:
             return 0.0, 0.0
-        values = sorted(t for _, t in self._transits)
-        high = values[min(len(values) - 1, int(QUANTILE * len(values)))]
-        return values[len(values) // 2] - values[0], high - values[0]
+        low, median, high = points
+        return median - low, high - low
 
     def _grow(self, samples: int, now: float) -> None:
         frames = min(5, -(-samples // FRAME))
