@@ -275,25 +275,32 @@ def run_scenario(
     scenario: Scenario, engine: str, speech: Path, out: Path, receiver: str | None = None
 ) -> Run:
     """Run ``scenario`` with ``engine`` everywhere (or ``receiver`` at the regent)."""
-    with NetLab() as lab:
+    with contextlib.ExitStack() as stack:
+        lab = stack.enter_context(NetLab())
         lab.add_host("server")
         lab.add_host("far")
         lab.add_host("regent")
         for n in range(scenario.others):
             lab.add_host(f"office{n}")
         server_address = lab.hosts["server"].address
+        stem = out / f"{scenario.name}-{engine}"
+
+        def log_file(host: str) -> Any:
+            """Each program's log (INFO: reconnects and their reasons) beside its stats."""
+            return stack.enter_context(open(f"{stem}-{host}.log", "w"))
+
         server = lab.popen(
             "server",
             [
                 str(BIN / "siakdesk-server"),
                 *("--host", server_address, "--port", str(PORT)),
-                *("--database", ":memory:", "--log-level", "WARNING", "--room", "siak"),
+                *("--database", ":memory:", "--log-level", "INFO", "--room", "siak"),
             ],
             stdout=subprocess.PIPE,
+            stderr=log_file("server"),
             text=True,
         )
         url = wait_for_line(server, LISTENING, timeout=30).group(1)
-        stem = out / f"{scenario.name}-{engine}"
         shape_at = list(scenario.steps)
         first = shape_at.pop(0)
         lab.shape("far", Shape(first.capacity_kbit, first.loss))
@@ -307,9 +314,11 @@ def run_scenario(
                     *("--server", url, "--name", name, "--office", f"Kecamatan {name}"),
                     *("--duration", str(duration + 5), "--media", engine),
                     *("--stats", f"{stem}-{host}.json", "--video-size", "640x360"),
+                    *("--log-level", "INFO"),
                     *extra,
                 ],
                 stdout=subprocess.PIPE,
+                stderr=log_file(host),
                 text=True,
             )
 
