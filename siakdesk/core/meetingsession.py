@@ -373,6 +373,7 @@ class MeetingSession:
             heartbeat_interval=self.policy.heartbeat_interval,
             heartbeat_timeout=self.policy.heartbeat_timeout,
             connect_timeout=self.policy.connect_timeout,
+            media_flows=self._media_flows,
         )
         self._signaling = signaling
         try:
@@ -415,6 +416,7 @@ class MeetingSession:
         if addresses is None and signaling.local_address:
             addresses = (signaling.local_address,)
         icepolicy.restrict_host_addresses(addresses)
+        icepolicy.install_consent_freshness()
         self._reader = asyncio.ensure_future(self._read_signaling(signaling))
         await self._negotiate()
 
@@ -621,6 +623,17 @@ class MeetingSession:
                     await asyncio.wait_for(self._kick.wait(), rest)
                 if self._kick.is_set():
                     return
+
+    def _media_flows(self) -> bool:
+        """Media arrived from the server lately: within a third of the heartbeat timeout
+        (the media watcher looks every ``watch_interval``)."""
+        last = self.last_media_at
+        within = max(self.policy.heartbeat_timeout / 3, self.policy.watch_interval)
+        return (
+            self.state is SessionState.JOINED
+            and last is not None
+            and time.monotonic() - last <= within
+        )
 
     async def _watch_media(self) -> None:
         """Notice a media path that went silent; count the seconds without media;

@@ -49,6 +49,10 @@ MAX_AGENDA_ITEMS = 60
 #: :data:`HEARTBEAT_TIMEOUT` treats the connection as dead.
 HEARTBEAT_INTERVAL = 1.5
 HEARTBEAT_TIMEOUT = 4.5
+#: ... unless media still arrives from the other side: then the link is alive and only
+#: the socket is stuck behind loss on a thin link (TCP backs off for seconds), and each
+#: side waits up to this long before it gives the connection up.
+HEARTBEAT_PATIENCE = 20.0
 
 #: What a room name looks like (it appears in URLs, logs and file names).
 ROOM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

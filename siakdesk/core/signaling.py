@@ -5,6 +5,12 @@ and the server answers each with a ``pong``; the server closes a socket that has
 been silent for its own timeout, and :meth:`SignalingClient.receive` ends (returns
 ``None``) when nothing at all arrived for ``heartbeat_timeout``.  A dead link is
 noticed within 5 s either way, where TCP alone would take minutes.
+
+A socket can also go quiet on a link that is alive: on 64 kbit/s with a few
+percent of loss, TCP retransmits a lost segment after a second, then two, then
+four.  Tearing the meeting down then would cost far more than the wait, so
+while the session still receives media (``media_flows``), the timeout grows to
+:data:`~siakdesk.core.protocol.HEARTBEAT_PATIENCE`.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import dataclasses
 import itertools
 import logging
 import ssl
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -23,6 +30,7 @@ from siakdesk.core import protocol
 from siakdesk.core.link import LinkTap
 from siakdesk.core.protocol import (
     HEARTBEAT_INTERVAL,
+    HEARTBEAT_PATIENCE,
     HEARTBEAT_TIMEOUT,
     SERVER_MESSAGES,
     Message,
@@ -108,11 +116,15 @@ class SignalingClient:
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
         connect_timeout: float = CONNECT_TIMEOUT,
+        media_flows: Callable[[], bool] | None = None,
+        heartbeat_patience: float = HEARTBEAT_PATIENCE,
     ) -> None:
         self.endpoint = endpoint
         self.link = link
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
+        self.media_flows = media_flows
+        self.heartbeat_patience = heartbeat_patience
         self.connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -187,13 +199,20 @@ class SignalingClient:
         """
         if self._ws is None:
             return None
+        silent = 0.0
         while True:
             try:
                 raw = await self._ws.receive(timeout=self.heartbeat_timeout)
             except TimeoutError:
-                self.end_reason = f"no answer from the server for {self.heartbeat_timeout:g} s"
+                silent += self.heartbeat_timeout
+                flows = self.media_flows is not None and self.media_flows()
+                if flows and silent < self.heartbeat_patience:
+                    logger.info("no answer from the server for %.0f s; media still flows", silent)
+                    continue
+                self.end_reason = f"no answer from the server for {silent:g} s"
                 await self.abort()
                 return None
+            silent = 0.0
             if raw.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 try:
                     message = protocol.decode(raw.data, accept=SERVER_MESSAGES)

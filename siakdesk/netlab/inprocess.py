@@ -95,7 +95,12 @@ class LinkEmulator:
             stream.stall()
 
     def attach_peer_connection(self, pc: RTCPeerConnection) -> None:
-        for protocol in _stun_protocols(pc):
+        for connection in _ice_connections(pc):
+            self.attach_ice_connection(connection)
+
+    def attach_ice_connection(self, connection: Any) -> None:
+        """Put one aioice ``Connection``'s UDP (STUN checks and all) behind this link."""
+        for protocol in connection._protocols:  # aioice Connection -> its UDP protocols
             self._wrap_datagrams(protocol)
 
     # -- datagrams -------------------------------------------------------------
@@ -146,18 +151,17 @@ def _send_unless_closed(transport: Any, send: Any, data: bytes, addr: Any) -> No
         send(data, addr)
 
 
-def _stun_protocols(pc: RTCPeerConnection) -> list[Any]:
-    """The UDP protocols of ``pc``'s ICE connections (aioice internals, named here once)."""
-    protocols: list[Any] = []
+def _ice_connections(pc: RTCPeerConnection) -> list[Any]:
+    """``pc``'s aioice connections (aiortc internals, named here once)."""
+    connections: list[Any] = []
     seen: set[int] = set()
     for transceiver in pc.getTransceivers():
         dtls = transceiver.sender.transport
         if dtls is None or id(dtls) in seen:
             continue
         seen.add(id(dtls))
-        connection = dtls.transport._connection  # aiortc RTCIceTransport -> aioice Connection
-        protocols.extend(connection._protocols)
-    return protocols
+        connections.append(dtls.transport._connection)  # RTCIceTransport -> aioice Connection
+    return connections
 
 
 class _Stream:

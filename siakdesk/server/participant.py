@@ -250,6 +250,10 @@ class Participant:
         """Release the current media; what a negotiation sets up meanwhile is left alone."""
         await self._release(self._take_media())
 
+    def media_flows(self, within: float) -> bool:
+        """This participant's audio or video reached the server within ``within`` seconds."""
+        return any(p.frames_in_last(within) for p in self.publications.values())
+
     def _take_media(self) -> tuple[list[Publication], list[SlotTrack], RTCPeerConnection | None]:
         publications, self.publications = list(self.publications.values()), {}
         slots, self.slots = self.slots, []
