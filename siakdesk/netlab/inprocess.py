@@ -74,6 +74,16 @@ class LinkEmulator:
             stream.resume()
         logger.info("link restored")
 
+    def stall_streams(self) -> None:
+        """Only the TCP sockets stall (UDP goes on): TCP backing off after losses on a
+        thin link, while the media still gets through.  :meth:`resume_streams` ends it."""
+        for stream in self._live_streams():
+            stream.stall()
+
+    def resume_streams(self) -> None:
+        for stream in self._live_streams():
+            stream.resume()
+
     def _live_streams(self) -> list[_Stream]:
         self._streams = [s for s in self._streams if not s.transport.is_closing()]
         return list(self._streams)

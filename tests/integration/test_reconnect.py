@@ -22,10 +22,12 @@ from siakdesk.core.events import (
     ParticipantLeft,
     ParticipantUpdated,
     ReconnectAttempt,
+    ServerMessage,
     SessionEvent,
     SessionState,
 )
 from siakdesk.core.meetingsession import ReconnectPolicy, SessionConfig
+from siakdesk.core.protocol import ChatMessage, ChatSend
 from siakdesk.netlab.inprocess import Impairment, LinkEmulator
 from siakdesk.server.config import RoomConfig, ServerConfig
 from tests.conftest import BotFactory, RunningServer, start_server
@@ -84,6 +86,56 @@ class Recorder:
 
     def of(self, kind: type) -> list[SessionEvent]:
         return [e for e in self.events if isinstance(e, kind)]
+
+
+async def test_a_stuck_socket_while_media_flows_is_waited_for_not_reconnected() -> None:
+    """TCP backing off on a thin, lossy link: the signaling socket is silent for longer
+    than either side's heartbeat timeout, but media still arrives both ways."""
+    config = ServerConfig(port=0, rooms=(RoomConfig("siak"),), heartbeat_timeout=1.5)
+    running = await start_server(config)
+    link = LinkEmulator()
+
+    def bot(name: str, with_link: bool = False) -> Bot:
+        session = SessionConfig(
+            endpoint=running.endpoint(),
+            room="siak",
+            name=name,
+            reconnect=dataclasses.replace(FAST, media_timeout=4.0),
+            link=link if with_link else None,
+        )
+        return Bot(BotConfig(session=session))
+
+    bots = [bot("Minas"), bot("Siak", with_link=True)]
+    minas, siak = bots
+    try:
+        for b in bots:
+            await b.start()
+        await flowing_both_ways(bots)
+        link.stall_streams()
+        # the silence itself is what is tested: three times the client's heartbeat
+        # timeout, more than twice the server's
+        await asyncio.sleep(3 * FAST.heartbeat_timeout + 0.2)
+        await flowing_both_ways(bots, within=5.0, video=0)
+        assert siak.session.state is SessionState.JOINED and siak.session.reconnects == 0
+        link.resume_streams()
+        # what was held back arrives: the same socket goes on, nobody left or came back
+        heard = Recorder(minas)
+        assert await siak.session.send(ChatSend(id="0123456789abcdef", text="masih di sini"))
+
+        def chat_arrived() -> bool:
+            messages = [e.message for e in heard.of(ServerMessage)]  # type: ignore[attr-defined]
+            return any(isinstance(m, ChatMessage) for m in messages)
+
+        await until(minas, chat_arrived, within=5.0)
+        assert siak.session.reconnects == 0 and minas.session.reconnects == 0
+        identity = siak.session.participant_id or ""
+        store = running.meeting.store
+        records = [r for r in store.attendance("siak") if r.participant_id == identity]
+        assert records[0].reconnects == 0
+    finally:
+        for b in bots:
+            await b.close()
+        await running.runner.cleanup()
 
 
 async def test_cut_of_six_seconds_resumes_the_same_participant(
