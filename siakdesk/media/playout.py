@@ -63,6 +63,7 @@ import numpy as np
 from aiortc import RTCRtpReceiver
 
 from siakdesk.media import libopus
+from siakdesk.media.opuspacket import parse, redundancy
 
 logger = logging.getLogger(__name__)
 
@@ -369,7 +370,10 @@ class AudioPlayout:
             self._emit(pcm)
             return
         hidden_gap = max(MAX_HIDDEN_GAP, 3 * self._last_duration)
-        if packet is not None and self._last_loud and packet.ts - self._play_ts <= hidden_gap:
+        if packet is not None and (
+            (self._last_loud and packet.ts - self._play_ts <= hidden_gap)
+            or self._copy_for_now(packet) is not None
+        ):
             # the next packet starts later, right after speech: a loss the forwarder
             # renumbered (an SFU sends what it got with its own sequence numbers), not
             # DTX, which starts only after silence.  The frame just before the packet
@@ -429,10 +433,22 @@ class AudioPlayout:
             self._held_samples += FRAME
             self._emit(np.zeros(FRAME, dtype=np.int16), audible=False)
 
+    def _copy_for_now(self, packet: _Packet) -> bytes | None:
+        """The copy of the packet due now that ``packet`` carries (60 ms on a lossy link,
+        see :mod:`siakdesk.media.opuspacket`), if it carries that one."""
+        copy = redundancy(packet.payload)
+        if copy is None or packet.ts - parse(copy).samples != self._play_ts:
+            return None
+        return copy
+
     def _replace_lost(self, following: _Packet, samples: int, from_fec: bool) -> None:
-        """Play a lost packet's turn: rebuilt from the FEC ``following`` carries (when it
-        is the very next one), else concealed."""
-        if from_fec:
+        """Play a lost packet's turn: decoded from the copy ``following`` carries, rebuilt
+        from its FEC (when it is the very next one), else concealed."""
+        copy = self._copy_for_now(following)
+        if copy is not None:
+            pcm = self._safe(lambda: self._decoder.decode(copy), samples)
+            self.stats.recovered += 1
+        elif from_fec:
             pcm = self._safe(lambda: self._decoder.recover(following.payload, samples), samples)
             self.stats.recovered += 1
         else:
@@ -541,11 +557,12 @@ class RtpTap:
         pass
 
 
-def tap_rtp(receiver: RTCRtpReceiver, playout: AudioPlayout) -> None:
-    """Route ``receiver``'s audio packets to ``playout`` instead of aiortc's jitter buffer."""
+def tap_rtp(receiver: RTCRtpReceiver, to: AudioPlayout | Callable[[int, int, bytes], None]) -> None:
+    """Route ``receiver``'s audio packets to a playout (or any ``(seq, timestamp,
+    payload)`` callback) instead of aiortc's jitter buffer."""
     attribute = "_RTCRtpReceiver__jitter_buffer"
     if getattr(receiver, attribute, None) is None or not hasattr(
         getattr(receiver, attribute), "add"
     ):
         raise RuntimeError("this aiortc version has no jitter buffer to tap")
-    setattr(receiver, attribute, RtpTap(playout.push))
+    setattr(receiver, attribute, RtpTap(to.push if isinstance(to, AudioPlayout) else to))

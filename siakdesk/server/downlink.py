@@ -15,6 +15,11 @@ then by when they joined.  The rest are paused: the slot stays assigned (the
 office shows the participant, with "video dijeda"), no frames are sent, and a
 keyframe is asked for when it resumes.
 
+Audio to a thin downlink (estimated under 80 kbit/s, back over 120, the
+thresholds at which an office's own encoder goes to 60 ms packets) is joined
+into 60 ms packets (:class:`~siakdesk.media.opuspacket.OpusPacker`): a 20 ms
+packet of 24 kbit/s Opus costs 49 kbit/s on the wire, three joined cost 32.
+
 Hysteresis, as the office's ladder: a video is paused as soon as it no longer
 fits; one more is let through only when it has fitted with a 25 % margin for
 :data:`ADD_AFTER_S`, and a video that has to be paused again within 10 s of
@@ -29,6 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from siakdesk.media.estimate import LinkEstimate, SenderReports
+from siakdesk.media.opusprofile import THIN_LINK_KBPS, WIDE_LINK_KBPS
 
 STEER_INTERVAL = 0.5
 ADD_AFTER_S = 5.0
@@ -105,6 +111,8 @@ class Downlink:
         self._added_at: float | None = None
         self._reports = SenderReports()
         self.loss = 0.0
+        #: audio goes in 60 ms packets (see the module's docstring)
+        self.thin = False
 
     async def measure(
         self, senders: Sequence[Any], now: float | None = None, busy_s: float = 0.0
@@ -119,6 +127,10 @@ class Downlink:
             return False
         self.loss = reading.loss
         self.estimate.update(now, reading.sent_kbps, reading.loss, reading.rtt, busy_s)
+        if self.estimate.kbps < THIN_LINK_KBPS:
+            self.thin = True
+        elif self.estimate.kbps > WIDE_LINK_KBPS:
+            self.thin = False
         return True
 
     def steer(self, audio_kbps: float, candidates: Sequence[Candidate], now: float) -> set[str]:

@@ -7,7 +7,13 @@ an upgrade moved them:
 
 * **receive side**: :func:`siakdesk.media.encodedtap.tap_receiver` hands each
   encoded frame a publisher's receiver reassembles to its :class:`Publication`,
-  instead of to aiortc's decoder thread;
+  instead of to aiortc's decoder thread.  Audio does not even go through
+  aiortc's jitter buffer (:func:`siakdesk.media.playout.tap_rtp`): that buffer
+  holds every packet until four more have come (80 ms at 20 ms a packet, 240
+  at 60) and, after a loss, holds everything until sixteen have (up to a
+  second), which the office's playout then saw as a link that jumps by that
+  much.  One audio packet is one frame, so each goes on as it comes, in order
+  (one that comes after a later one is dropped: its turn has gone);
 * **send side**: an ``RTCRtpSender`` whose track returns ``av.Packet`` objects
   packetizes them as they are (``Encoder.pack``) instead of encoding.  A
   :class:`SlotTrack` is such a track; it rewrites timestamps so that a slot
@@ -35,6 +41,8 @@ from aiortc.mediastreams import MediaStreamError
 
 from siakdesk.media import videojitter
 from siakdesk.media.encodedtap import tap_receiver
+from siakdesk.media.opuspacket import OpusPacker
+from siakdesk.media.playout import tap_rtp
 from siakdesk.media.vp8 import is_vp8_keyframe, vp8_keyframe_size
 
 logger = logging.getLogger(__name__)
@@ -48,8 +56,14 @@ SLOT_QUEUE_FRAMES = {"audio": 10, "video": 30}
 KEYFRAME_REQUEST_INTERVAL = 0.3
 #: Seconds over which a publication's rate is measured.
 RATE_WINDOW_S = 2.0
+#: Audio packets in a row "older" than the last forwarded: the sender started afresh.
+LATE_RUN_RESTART = 25
 #: Bytes of IP, UDP, RTP and SRTP headers per forwarded packet.
 WIRE_OVERHEAD = 62
+#: Audio to a thin downlink goes in packets of this many samples (60 ms at 48 kHz) ...
+PACKED_AUDIO_SAMPLES = 2880
+#: ... and a packet being filled goes out after this long even if not full (DTX, a gap).
+PACKING_WAIT_S = 0.07
 
 
 def route_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]) -> None:
@@ -82,8 +96,23 @@ class Publication:
         self.height = 0
         self._recent: deque[tuple[float, int]] = deque()  # (arrival, bytes) of the last seconds
         tap_receiver(receiver, self._on_frame)
+        self._last_seq: int | None = None
+        self.late = 0
+        self._late_run = 0
         if kind == "video":
             videojitter.install(receiver)
+        else:
+            tap_rtp(receiver, self._on_audio_packet)
+
+    def _on_audio_packet(self, seq: int, timestamp: int, payload: bytes) -> None:
+        older = self._last_seq is not None and not 0 < (seq - self._last_seq) % 65536 < 32768
+        if older and self._late_run < LATE_RUN_RESTART:
+            self.late += 1  # older than one already forwarded (or the same again)
+            self._late_run += 1
+            return
+        self._last_seq, self._late_run = seq, 0
+        if payload:
+            self._on_frame(JitterFrame(payload, timestamp))
 
     def _on_frame(self, frame: JitterFrame) -> None:
         self.frames += 1
@@ -99,11 +128,12 @@ class Publication:
         for slot in tuple(self._slots):
             slot.push(self, frame, keyframe)
 
-    def rate_kbps(self, now: float | None = None) -> float:
-        """What forwarding this costs a subscriber now, on the wire (kbit/s)."""
+    def rate_kbps(self, now: float | None = None, joined: int = 1) -> float:
+        """What forwarding this costs a subscriber now, on the wire (kbit/s); ``joined``:
+        frames per packet (audio packed for a thin downlink)."""
         now = time.monotonic() if now is None else now
         recent = [size for at, size in self._recent if at >= now - RATE_WINDOW_S]
-        packets = sum(1 + size // 1100 for size in recent)
+        packets = sum(1 + size // 1100 for size in recent) / joined
         return (sum(recent) + WIRE_OVERHEAD * packets) * 8 / RATE_WINDOW_S / 1000
 
     def frames_in_last(self, seconds: float, now: float | None = None) -> int:
@@ -180,6 +210,9 @@ class SlotTrack(MediaStreamTrack):
         #: the subscriber's link has no room for this video now: nothing is forwarded
         self.paused = False
         self.paused_frames = 0
+        #: audio to a thin downlink: Opus packets joined into 60 ms ones (None: as they come)
+        self._packer: OpusPacker | None = None
+        self._packing_timer: asyncio.TimerHandle | None = None
 
     @property
     def participant_id(self) -> str | None:
@@ -211,6 +244,36 @@ class SlotTrack(MediaStreamTrack):
             self.request_keyframe()
         return True
 
+    @property
+    def packed(self) -> bool:
+        return self._packer is not None
+
+    def cost_kbps(self, now: float) -> float:
+        """What this slot costs its subscriber's downlink now (kbit/s, on the wire)."""
+        if self.publication is None or self.paused:
+            return 0.0
+        joined = PACKED_AUDIO_SAMPLES // SWITCH_STEP["audio"] if self.packed else 1
+        return self.publication.rate_kbps(now, joined=joined)
+
+    def set_packed(self, packed: bool) -> bool:
+        """Join audio into 60 ms packets (a thin downlink) or not; True when that changed."""
+        if self.kind != "audio" or packed == self.packed:
+            return False
+        if packed:
+            self._packer = OpusPacker(PACKED_AUDIO_SAMPLES)
+        else:
+            self._flush_packer()
+            self._packer = None
+        return True
+
+    def _flush_packer(self) -> None:
+        if self._packing_timer is not None:
+            self._packing_timer.cancel()
+            self._packing_timer = None
+        if self._packer is not None:
+            for timestamp, data in self._packer.flush():
+                self._enqueue(timestamp, data, keyframe=False)
+
     def push(self, source: Publication, frame: JitterFrame, keyframe: bool) -> None:
         if source is not self.publication or self.readyState != "live":
             return
@@ -226,17 +289,32 @@ class SlotTrack(MediaStreamTrack):
             self._offset = self._last_out + SWITCH_STEP[self.kind] - frame.timestamp
         timestamp = frame.timestamp + self._offset
         self._last_out = timestamp
+        if self._packer is None:
+            self.forwarded += self._enqueue(timestamp, frame.data, keyframe)
+            return
+        self.forwarded += 1
+        for start, data in self._packer.add(timestamp, frame.data):
+            self._enqueue(start, data, keyframe=False)
+        if self._packer.holding and self._packing_timer is None:
+            self._packing_timer = asyncio.get_running_loop().call_later(
+                PACKING_WAIT_S, self._flush_packer
+            )
+        elif not self._packer.holding and self._packing_timer is not None:
+            self._packing_timer.cancel()
+            self._packing_timer = None
+
+    def _enqueue(self, timestamp: int, data: bytes, keyframe: bool) -> bool:
         if self._queue.qsize() >= self._limit:
             self._flush_for_overflow()
             if self._need_keyframe and not keyframe:
-                return
+                return False
             self._need_keyframe = False
-        packet = av.Packet(frame.data)
+        packet = av.Packet(data)
         packet.pts = timestamp
         packet.time_base = self._time_base
         self._queue.put_nowait(packet)
-        self.forwarded += 1
-        self.forwarded_bytes += len(frame.data)
+        self.forwarded_bytes += len(data)
+        return True
 
     def _flush_for_overflow(self) -> None:
         if self.kind == "audio":
@@ -256,5 +334,7 @@ class SlotTrack(MediaStreamTrack):
         return await self._queue.get()
 
     def stop(self) -> None:
+        if self._packing_timer is not None:
+            self._packing_timer.cancel()
         self.assign(None)
         super().stop()

@@ -425,11 +425,7 @@ class Room:
             ]
             if not await downlink.measure(senders, now, self._loop_lag.recent(now)):
                 continue
-            audio_kbps = sum(
-                s.publication.rate_kbps(now)
-                for s in subscriber.slots
-                if s.kind == "audio" and s.publication is not None
-            )
+            audio_kbps = sum(s.cost_kbps(now) for s in subscriber.slots if s.kind == "audio")
             videos = [s for s in subscriber.slots if s.kind == "video" and s.publication]
             candidates = [
                 Candidate(
@@ -442,6 +438,15 @@ class Room:
                 if s.publication is not None
             ]
             chosen = downlink.steer(audio_kbps, candidates, now)
+            packed = False
+            for slot in subscriber.slots:
+                packed |= slot.set_packed(downlink.thin)
+            if packed:
+                logger.info(
+                    "room %s: %s gets audio in %s ms packets (%.0f kbit/s estimated)",
+                    self.name, subscriber.name, 60 if downlink.thin else "its own",
+                    downlink.estimate.kbps,
+                )  # fmt: skip
             changed = False
             for slot in videos:
                 changed |= slot.set_paused(slot.participant_id not in chosen)

@@ -120,6 +120,45 @@ def test_a_loss_the_server_renumbered_is_rebuilt_not_played_as_silence() -> None
     assert run.samples >= (len(stream) - stats.skipped) * FRAME
 
 
+def thin_lossy_packets(seconds: float = SECONDS) -> list[tuple[int, int, bytes]]:
+    """60 ms packets of a thin, lossy link: each carries a copy of the one before."""
+    encoder = ProfiledOpusEncoder()
+    encoder.set_link(60.0)
+    for _ in range(5):
+        encoder.set_loss(2.0)
+    samples = speech_like(seconds)
+    out: list[tuple[int, int, bytes]] = []
+    for n in range(0, samples.size - FRAME + 1, FRAME):
+        frame = av.AudioFrame.from_ndarray(samples[n : n + FRAME].reshape(1, -1), layout="mono")
+        frame.sample_rate, frame.pts = RATE, n
+        frame.time_base = fractions.Fraction(1, RATE)
+        payloads, timestamp = encoder.encode(frame)
+        out += [(len(out), timestamp, payload) for payload in payloads]
+    assert encoder.redundant
+    return out
+
+
+@pytest.mark.skipif(libopus.load() is None, reason="libopus is not loadable here")
+@pytest.mark.parametrize("renumbered", [False, True])
+def test_a_lost_60_ms_packet_is_decoded_whole_from_the_copy_in_the_next(renumbered: bool) -> None:
+    stream = thin_lossy_packets()
+    lost = {20, 45, 70}
+    kept = [(s, t, d) for s, t, d in stream if s not in lost]
+    if renumbered:
+        kept = [(n, t, d) for n, (_s, t, d) in enumerate(kept)]
+    run = Run()
+    run.feed(on_time(kept), until=SECONDS + 1)
+    stats = run.playout.stats
+    assert stats.recovered == 3 and stats.concealed == 0 and stats.silent == 0, stats
+    # what was played is what a lossless stream decodes to, sample for sample
+    decoder = libopus.OpusDecoder(libopus.load())  # type: ignore[arg-type]
+    clean = np.concatenate([decoder.decode(d) for _s, _t, d in stream])
+    played = np.concatenate(run.played)
+    assert stats.skipped == stats.stretched == 0
+    # (after the stream ends, the playout conceals a little while it waits for more)
+    assert played.size >= clean.size and np.array_equal(played[: clean.size], clean)
+
+
 def test_a_burst_is_concealed_and_only_its_last_packet_rebuilt() -> None:
     stream = packets()
     run = Run()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 from collections.abc import AsyncIterator
 
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtp import RtpPacket
 
 from siakdesk.media.encodedtap import EncodedFrameTap
 from siakdesk.server.forwarding import (
+    PACKING_WAIT_S,
     SLOT_QUEUE_FRAMES,
     SWITCH_STEP,
     Publication,
@@ -107,3 +110,52 @@ async def test_stopped_slot_forwards_nothing(pc: RTCPeerConnection) -> None:
     slot.stop()
     pub._on_frame(JitterFrame(b"x", 0))
     assert slot.forwarded == 0 and slot.publication is None
+
+
+async def test_audio_to_a_thin_downlink_goes_in_60_ms_packets(pc: RTCPeerConnection) -> None:
+    pub = publication(pc, "audio", "a")
+    slot = SlotTrack("audio", "2")
+    slot.assign(pub)
+    frame = bytes((9 << 3,))  # SILK wideband 20 ms, mono: the TOC byte, then the frame
+    assert slot.set_packed(True) and not slot.set_packed(True)
+    for i in range(4):
+        pub._on_frame(JitterFrame(frame + bytes([i]), 48_000 + i * 960))
+    joined = await slot.recv()
+    assert bytes(joined) == bytes((9 << 3 | 3, 3)) + b"\0\1\2"  # one code 3 packet
+    assert slot._queue.qsize() == 0 and slot.forwarded == 4
+    # the fourth frame is not held back for long when nothing follows (DTX, a gap)
+    late = await asyncio.wait_for(slot.recv(), PACKING_WAIT_S + 0.5)
+    assert bytes(late) == frame + b"\3"
+    assert (late.pts or 0) - (joined.pts or 0) == 2880
+    # back to a wide link: what was held goes at once, then frames go as they came
+    pub._on_frame(JitterFrame(frame + b"\4", 48_000 + 4 * 960))
+    assert slot.set_packed(False)
+    pub._on_frame(JitterFrame(frame + b"\5", 48_000 + 5 * 960))
+    assert [bytes(await slot.recv()) for _ in range(2)] == [frame + b"\4", frame + b"\5"]
+    assert not SlotTrack("video", "3").set_packed(True)  # video is never joined
+
+
+async def test_audio_goes_on_packet_by_packet_not_through_aiortcs_jitter_buffer(
+    pc: RTCPeerConnection,
+) -> None:
+    pub = publication(pc, "audio", "a")
+    slot = SlotTrack("audio", "2")
+    slot.assign(pub)
+    tap = pc.getTransceivers()[0].receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+
+    def packet(seq: int) -> RtpPacket:
+        rtp = RtpPacket(sequence_number=seq % 65536, timestamp=seq * 960)
+        rtp._data = bytes([seq % 256])  # type: ignore[attr-defined]
+        return rtp
+
+    # a loss does not hold back what follows (aiortc's buffer waited for 16 packets)
+    for seq in (65534, 65535, 1, 2):  # 0 lost, across the wrap
+        assert tap.add(packet(seq)) == (False, None)
+    assert [bytes(await slot.recv()) for _ in range(4)] == [b"\xfe", b"\xff", b"\1", b"\2"]
+    # one that comes after a later one has had its turn: dropped, not sent out of order
+    tap.add(packet(0))
+    assert pub.late == 1 and slot._queue.qsize() == 0
+    # a sender that starts its numbers afresh is followed after a while
+    for seq in range(100, 100 + 30):
+        tap.add(packet(seq + 40000))
+    assert slot._queue.qsize() > 0
