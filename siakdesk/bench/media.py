@@ -10,7 +10,9 @@ kernel has no netem), and runs real ``siakdesk-server`` and ``siakdesk-bot``
 processes:
 
 * the **far office** sends an Indonesian speech sample (``espeak-ng -v id``,
-  16 kHz, looped) and a 640x360 camera at 15 fps;
+  16 kHz, looped) and a 640x360 camera at 15 fps; in ``four`` the other
+  offices send a camera too and a quiet room's sound (they listen: a tone
+  would be mixed into what the regent hears and scored with the speech);
 * the **regent** (unshaped) sends too, and plays what it hears into a WAV file
   in real time (:class:`~siakdesk.media.wavrecorder.WavSpeaker`): what a person
   at that PC would hear, through the jitter buffer and the mixer.
@@ -255,6 +257,19 @@ def make_speech(directory: Path) -> Path:
     return path
 
 
+def make_quiet_room(directory: Path) -> Path:
+    """10 s of a quiet room (noise at about -70 dBFS), 16 kHz mono WAV."""
+    path = directory / "quiet.wav"
+    if not path.exists():
+        noise = np.random.default_rng(5).normal(0, 10, 10 * PESQ_RATE).astype(np.int16)
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(PESQ_RATE)
+            out.writeframes(noise.tobytes())
+    return path
+
+
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
     with wave.open(str(path), "rb") as source:
         data = np.frombuffer(source.readframes(source.getnframes()), dtype=np.int16)
@@ -329,7 +344,13 @@ def run_scenario(
             regent.kill()
             regent.wait()
             regent = bot("regent", "Bupati", "--speaker-wav", str(recording), "--media", receiver)
-        others = [bot(f"office{n}", f"Kantor {n + 1}") for n in range(scenario.others)]
+        # the other offices listen: a quiet room (under the DTX threshold), not a tone,
+        # which the regent's speaker would mix into the speech PESQ scores
+        quiet = make_quiet_room(speech.parent)
+        others = [
+            bot(f"office{n}", f"Kantor {n + 1}", "--audio-file", str(quiet))
+            for n in range(scenario.others)
+        ]
         far = bot(
             "far",
             "Sungai Mandau",
