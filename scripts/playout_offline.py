@@ -3,7 +3,8 @@
 What the codec and the jitter buffer can reach with no machine load and no queue, to
 set beside the live benchmark (``siakdesk-bench media``): same espeak-ng sample, same
 PESQ-WB per loop.  Also scores a perfect decoder given the same losses (each lost
-packet rebuilt from the next one's FEC), the ceiling of FEC itself.
+packet decoded from the copy the next one carries, or rebuilt from its FEC when the
+profile sends no copies): the ceiling of the codec and its redundancy.
 
     .venv/bin/python scripts/playout_offline.py --loss 0.03 --jitter-ms 20 [--thin] [--renumber]
 
@@ -25,6 +26,7 @@ import av
 import numpy as np
 
 from siakdesk.bench import media as bench
+from siakdesk.media.opuspacket import redundancy
 from siakdesk.media.opusprofile import ProfiledOpusEncoder
 from siakdesk.media.playout import AudioPlayout, make_decoder
 
@@ -93,7 +95,9 @@ def perfect(packets: list[tuple[int, bytes]], lost: set[int], step: int, size: i
         if k not in lost:
             pcm = decoder.decode(payload)
         elif k + 1 < len(packets) and k + 1 not in lost:
-            pcm = decoder.recover(packets[k + 1][1], step)
+            # the copy the next packet carries (a lossy link), else its FEC
+            copy = redundancy(packets[k + 1][1])
+            pcm = decoder.decode(copy) if copy else decoder.recover(packets[k + 1][1], step)
         else:
             pcm = decoder.conceal(step)
         pcm = np.asarray(pcm, dtype=np.int16)

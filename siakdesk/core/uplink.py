@@ -10,8 +10,9 @@ report updates the :class:`~siakdesk.media.estimate.LinkEstimate`; then
   frames on the worst links) and the estimate (60 ms frames on a thin link);
 * the VP8 encoder's ladder gets the estimate (its rung), and "hemat data".
 
-Audio keeps its share: the ladder gives video only what is left after
-:data:`~siakdesk.media.videoladder.AUDIO_SHARE_KBPS`, and turns video off
+Audio keeps its share: the ladder gives video only what is left after what
+the Opus encoder costs on the wire (at least
+:data:`~siakdesk.media.videoladder.AUDIO_SHARE_KBPS`), and turns video off
 before audio would have to shrink.  Every step is kept in :attr:`timeline`
 (the benchmark plots it against the link's capacity).
 """
@@ -28,7 +29,7 @@ from aiortc import RTCPeerConnection
 from siakdesk.media.engine import encoder_of
 from siakdesk.media.estimate import LinkEstimate, SenderReports
 from siakdesk.media.opusprofile import ProfiledOpusEncoder
-from siakdesk.media.videoladder import LadderVp8Encoder
+from siakdesk.media.videoladder import AUDIO_SHARE_KBPS, LadderVp8Encoder
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +88,13 @@ class Uplink:
         self.sent_kbps = reading.sent_kbps
         self.loss = reading.loss
         self.rtt = reading.rtt if reading.rtt is not None else self.rtt
-        estimate = self.estimate.update(now, self.sent_kbps, self.loss, self.rtt, busy_s)
+        video = self._video_encoder(pc)
+        probing = video is not None and video.ladder.probing(now)
+        estimate = self.estimate.update(
+            now, self.sent_kbps, self.loss, self.rtt, busy_s, probing=probing
+        )
         rung = None
+        audio = next((e for e in encoders if isinstance(e, ProfiledOpusEncoder)), None)
         for encoder in encoders:
             if isinstance(encoder, ProfiledOpusEncoder):
                 audio_loss = [r.loss for r in fresh if r.kind == "audio"]
@@ -96,6 +102,8 @@ class Uplink:
                     encoder.set_loss(100 * audio_loss[0])
                 encoder.set_link(estimate)
             elif isinstance(encoder, LadderVp8Encoder):
+                if audio is not None:
+                    encoder.ladder.audio_kbps = max(AUDIO_SHARE_KBPS, audio.wire_kbps)
                 encoder.set_estimate(estimate)
                 rung = str(encoder.ladder.rung)
         self.timeline.append(

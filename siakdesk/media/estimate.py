@@ -27,6 +27,12 @@ is sent).  Same signals, same rules:
   lowest: loss with no queue is a lossy radio, not a full link (GCC's loss
   controller holds there for good: measured on the benchmark's 3 % loss
   link, an estimate cut at the start never got back over 220 kbit/s);
+* **a probe**: for a few seconds after the ladder has gone a rung up (or the
+  server has let one more video through), the caller says so (``probing``) and
+  one congested report is enough, as at the start.  A rung up doubles the rate
+  into a link that may not have it: measured on the benchmark's 3g link, the
+  median-of-three rule let a failed probe flood the link for 3.5 s, most of a
+  second of it after the first report of 38 % loss;
 * after reports stopped for 3.5 s (an outage, a reconnect) it holds for 2.5 s:
   the loss the first reports carry is the outage's, not the link's.
 
@@ -121,12 +127,19 @@ class LinkEstimate:
         return min((r for _, r in self._rtts), default=None)
 
     def update(
-        self, now: float, sent_kbps: float, loss: float, rtt: float | None, busy_s: float = 0.0
+        self,
+        now: float,
+        sent_kbps: float,
+        loss: float,
+        rtt: float | None,
+        busy_s: float = 0.0,
+        probing: bool = False,
     ) -> float:
         """One receiver report's worth: what was sent since the last, its loss, the RTT.
 
         ``busy_s``: how long our own loop held things up lately (:class:`LoopLag`);
-        that much of an RTT rise may be ours, not the link's.
+        that much of an RTT rise may be ours, not the link's.  ``probing``: the
+        sender has just stepped up (see the module's notes).
         """
         dt = 0.0 if self._last is None else max(0.0, now - self._last)
         if self._last is not None and dt > STALE_GAP_S:
@@ -156,7 +169,7 @@ class LinkEstimate:
         lossy = loss > CONGESTED_LOSS and sorted(self._losses)[len(self._losses) // 2] > (
             CONGESTED_LOSS
         )
-        starting = self._reports < STARTUP_REPORTS
+        starting = self._reports < STARTUP_REPORTS or probing
         self._reports += 1
         queued = queue and (self._queue_seen or starting)
         self._queue_seen = queue

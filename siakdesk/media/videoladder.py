@@ -59,7 +59,8 @@ LADDER = (
     Rung(160, 90, 5, 40),
     Rung(0, 0, 0, 0),
 )
-#: What audio keeps before video gets anything (Opus 24 kbit/s and its packet headers).
+#: What audio keeps before video gets anything (Opus 24 kbit/s and its packet headers),
+#: until the uplink tells the ladder what the Opus encoder really costs (``audio_kbps``).
 AUDIO_SHARE_KBPS = 40
 #: A rung left within this long after going up to it was a failed probe.
 PROBE_FAILED_WITHIN_S = 10.0
@@ -75,6 +76,9 @@ class VideoLadder:
     ) -> None:
         self.top = DATA_SAVER_TOP if data_saver else 0
         self.index = self.top
+        #: audio's share of the link, kbit/s on the wire (a copy of each packet on a
+        #: lossy link nearly doubles it)
+        self.audio_kbps: float = AUDIO_SHARE_KBPS
         self.base_up_after = self.up_after = up_after
         self.up_margin = up_margin
         self._room_since: float | None = None
@@ -85,6 +89,10 @@ class VideoLadder:
     @property
     def rung(self) -> Rung:
         return LADDER[self.index]
+
+    def probing(self, now: float) -> bool:
+        """The last move was a rung up, less than :data:`PROBE_FAILED_WITHIN_S` ago."""
+        return self._moved_up_at is not None and now - self._moved_up_at < PROBE_FAILED_WITHIN_S
 
     def set_data_saver(self, on: bool) -> None:
         self.top = DATA_SAVER_TOP if on else 0
@@ -101,7 +109,7 @@ class VideoLadder:
         """The rung for an estimate of the link (kbit/s, all media); None: no estimate yet."""
         if estimate_kbps is None:
             return self.rung
-        available = estimate_kbps - AUDIO_SHARE_KBPS
+        available = estimate_kbps - self.audio_kbps
         target = self.fitting(available)
         if target > self.index:  # worse: down at once (the estimate falls only on congestion)
             self._room_since = None

@@ -126,7 +126,10 @@ class Downlink:
         if reading is None:
             return False
         self.loss = reading.loss
-        self.estimate.update(now, reading.sent_kbps, reading.loss, reading.rtt, busy_s)
+        probing = self._added_at is not None and now - self._added_at < FAILED_WITHIN_S
+        self.estimate.update(
+            now, reading.sent_kbps, reading.loss, reading.rtt, busy_s, probing=probing
+        )
         if self.estimate.kbps < THIN_LINK_KBPS:
             self.thin = True
         elif self.estimate.kbps > WIDE_LINK_KBPS:

@@ -256,3 +256,14 @@ def test_a_link_whose_reports_alternate_between_light_and_heavy_loss_is_congeste
     other = clear_link(6, sent_kbps=160, rtt=0.05)
     other.update(6.0, sent_kbps=160, loss=0.6, rtt=0.05)
     assert other.kbps >= before
+
+
+def test_right_after_a_step_up_one_congested_report_is_enough() -> None:
+    steady = clear_link(8, sent_kbps=200, rtt=0.3)
+    probe = clear_link(8, sent_kbps=200, rtt=0.3)
+    before = steady.kbps
+    for estimate, probing in ((steady, False), (probe, True)):
+        estimate.update(8.0, sent_kbps=400, loss=0.04, rtt=0.3, probing=probing)
+        estimate.update(9.0, sent_kbps=400, loss=0.38, rtt=0.65, probing=probing)
+    assert steady.kbps >= before  # one heavy report: a blackout as often as a full link
+    assert probe.kbps < 0.85 * 400 * 0.62 + 1  # the probe flooded the link: back at once

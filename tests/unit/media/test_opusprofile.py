@@ -49,14 +49,22 @@ def test_settings_are_mono_24k_20ms_and_no_fec_on_a_clean_link() -> None:
     }
 
 
-def test_reported_loss_turns_fec_on_with_the_bits_it_needs() -> None:
+def test_reported_loss_sends_each_packet_again_in_the_next_or_fec_if_asked() -> None:
     encoder = ProfiledOpusEncoder()
     for _ in range(5):  # about 2 % reported
         encoder.set_loss(2.0)
-    encode_all(encoder, frames(0.1, 440))
+    packets = encode_all(encoder, frames(0.1, 440))
     settings = encoder.settings
-    assert settings["fec"] and settings["expected_loss"] == 2
-    assert settings["bitrate"] == 32000 and settings["frame_ms"] == 20
+    assert settings["redundancy"] and not settings["fec"] and settings["expected_loss"] == 2
+    assert settings["bitrate"] == 24000 and settings["frame_ms"] == 20
+    assert all(redundancy(p) is not None for p in packets[1:])
+    assert 70 < encoder.wire_kbps < 78  # twice 24 kbit/s, and 50 packets' headers
+    fec = ProfiledOpusEncoder(AudioProfile(redundancy=False))
+    for _ in range(5):
+        fec.set_loss(2.0)
+    encode_all(fec, frames(0.1, 440))
+    assert fec.settings["fec"] and fec.settings["bitrate"] == 32000
+    assert 55 < fec.wire_kbps < 60
 
 
 def test_speech_costs_a_quarter_of_aiortcs_default() -> None:

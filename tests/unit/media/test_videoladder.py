@@ -39,6 +39,16 @@ def test_capacity_drop_goes_down_at_once_and_back_up_one_rung_at_a_time() -> Non
     assert seen[5] == "640x360@15"
 
 
+def test_a_rung_up_is_a_probe_for_10_s_a_rung_down_is_not() -> None:
+    ladder = VideoLadder()
+    ladder.update(256.0, 0.0)  # down to 320x180: not a probe
+    assert not ladder.probing(0.0)
+    for t in range(1, 7):  # room for 480x270 for 5 s: up
+        ladder.update(600.0, float(t))
+    assert str(ladder.rung) == "480x270@15"
+    assert ladder.probing(6.0) and ladder.probing(15.5) and not ladder.probing(16.5)
+
+
 def test_an_estimate_that_oscillates_around_a_rung_does_not_flap() -> None:
     ladder = VideoLadder()
     script: list[tuple[float, float]] = [(0.5, 520), (0.5, 700)] * 20  # around the top edge
