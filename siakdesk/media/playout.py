@@ -213,6 +213,8 @@ class AudioPlayout:
         self._play_at: float | None = None  # when it is due; None: idle
         self._transits: deque[tuple[float, float]] = deque()
         self._last_duration = FRAME
+        #: the last packet carried a copy of the one before (a lossy link)
+        self._copies = False
         self._expanding = 0
         self._underrun_since: float | None = None
         self._held = 0  # frames played while waiting for the next packet
@@ -232,6 +234,7 @@ class AudioPlayout:
         ts = self._raw_ts = _unwrap(timestamp, self._raw_ts, 32)
         if not payload:
             return
+        self._copies = redundancy(payload) is not None
         transit = now - ts / RATE
         if self._transits and abs(transit - self._transits[-1][1]) > 1.0:
             self._transits.clear()  # another source in the slot, or the sender restarted
@@ -265,12 +268,15 @@ class AudioPlayout:
     # -- delay -----------------------------------------------------------------------
 
     def _wanted_offset(self) -> float | None:
-        """Play time minus RTP time that lets 97 % of packets arrive in time."""
+        """Play time minus RTP time that lets 97 % of packets arrive in time; when the
+        packets carry a copy of the one before, one packet more: a lost packet's copy
+        comes with the next, and is used only if that is in time for the lost one's turn."""
         points = self._transit_points()
         if points is None:
             return None
         low, _median, high = points
-        return min(max(high + MARGIN, low + MIN_DELAY), low + MAX_DELAY)
+        copy = self._last_duration / RATE if self._copies else 0.0
+        return min(max(high + copy + MARGIN, low + MIN_DELAY), low + MAX_DELAY)
 
     def _transit_points(self) -> tuple[float, float, float] | None:
         """The window's quickest, median and 97 % transit (seconds); None: no packets yet."""
