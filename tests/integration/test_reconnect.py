@@ -123,7 +123,7 @@ async def test_a_stuck_socket_while_media_flows_is_waited_for_not_reconnected() 
         assert await siak.session.send(ChatSend(id="0123456789abcdef", text="masih di sini"))
 
         def chat_arrived() -> bool:
-            messages = [e.message for e in heard.of(ServerMessage)]  # type: ignore[attr-defined]
+            messages = [e.message for e in heard.events if isinstance(e, ServerMessage)]
             return any(isinstance(m, ChatMessage) for m in messages)
 
         await until(minas, chat_arrived, within=5.0)

@@ -157,7 +157,7 @@ def test_a_lost_packet_is_decoded_whole_from_the_copy_in_the_next(
     wanted, points = run.playout._wanted_offset(), run.playout._transit_points()
     assert wanted is not None and points is not None
     assert wanted - points[2] >= (0.06 if thin else 0.02)
-    run.feed([(t - 1.0, *rest) for t, *rest in script if t >= 1.0], until=SECONDS)
+    run.feed([(t - 1.0, seq, ts, d) for t, seq, ts, d in script if t >= 1.0], until=SECONDS)
     stats = run.playout.stats
     assert stats.recovered == 3 and stats.concealed == 0 and stats.silent == 0, stats
     # what was played is what a lossless stream decodes to, sample for sample
