@@ -37,6 +37,11 @@ def packets(seconds: float = SECONDS, loss_band: int = 10) -> list[tuple[int, in
     (FEC, not a copy of each packet in the next: the FEC path is what is tested here)."""
     encoder = ProfiledOpusEncoder(AudioProfile(frame_ms=20, redundancy=False))
     encoder.set_loss(loss_band - 1 if loss_band < 10 else 5)  # keep 20 ms frames
+    return encode_speech(encoder, seconds)
+
+
+def encode_speech(encoder: ProfiledOpusEncoder, seconds: float) -> list[tuple[int, int, bytes]]:
+    """(seq, rtp timestamp, payload) of ``seconds`` of speech-like sound through ``encoder``."""
     samples = speech_like(seconds)
     out: list[tuple[int, int, bytes]] = []
     for n in range(0, samples.size - FRAME + 1, FRAME):
@@ -44,8 +49,7 @@ def packets(seconds: float = SECONDS, loss_band: int = 10) -> list[tuple[int, in
         frame.sample_rate, frame.pts = RATE, n
         frame.time_base = fractions.Fraction(1, RATE)
         payloads, timestamp = encoder.encode(frame)
-        for payload in payloads:
-            out.append((len(out), timestamp, payload))
+        out += [(len(out), timestamp, payload) for payload in payloads]
     return out
 
 
@@ -127,14 +131,7 @@ def lossy_packets(thin: bool, seconds: float = SECONDS) -> list[tuple[int, int, 
     encoder.set_link(60.0 if thin else 500.0)
     for _ in range(5):
         encoder.set_loss(2.0)
-    samples = speech_like(seconds)
-    out: list[tuple[int, int, bytes]] = []
-    for n in range(0, samples.size - FRAME + 1, FRAME):
-        frame = av.AudioFrame.from_ndarray(samples[n : n + FRAME].reshape(1, -1), layout="mono")
-        frame.sample_rate, frame.pts = RATE, n
-        frame.time_base = fractions.Fraction(1, RATE)
-        payloads, timestamp = encoder.encode(frame)
-        out += [(len(out), timestamp, payload) for payload in payloads]
+    out = encode_speech(encoder, seconds)
     assert encoder.redundant
     return out
 
