@@ -12,11 +12,7 @@ down to the best rung that fits as soon as the estimate says so (it falls only
 on real congestion), up one rung at a time once the next has fitted with a 25 %
 margin for ``up_after`` seconds.  Going up is a probe: a rung that has to be
 left again within 10 s doubles the wait before the next try (up to 2 min), so a
-thin link is not hit every few seconds; a rung up that holds for 10 s brings
-the wait back to 5 s.  Only a probe that held does: staying on a rung says
-nothing of the room above it (measured on the benchmark's 3g link when 30 s on
-any rung reset the wait: a failed probe every ~35 s, each a keyframe into a
-full queue and a second or two of lost speech).
+thin link is not hit every few seconds; a rung held for 30 s resets it.
 "Hemat data" (data saver) caps it at 320x180.
 
 :class:`LadderVp8Encoder` is aiortc's VP8 encoder run at the rung: it ignores
@@ -69,6 +65,7 @@ AUDIO_SHARE_KBPS = 40
 #: A rung left within this long after going up to it was a failed probe.
 PROBE_FAILED_WITHIN_S = 10.0
 PROBE_BACKOFF_MAX_S = 120.0
+STABLE_AFTER_S = 30.0
 #: The highest rung with "hemat data" on.
 DATA_SAVER_TOP = 2
 
@@ -86,6 +83,7 @@ class VideoLadder:
         self.up_margin = up_margin
         self._room_since: float | None = None
         self._moved_up_at: float | None = None
+        self._moved_at = 0.0
         self.changes = 0
 
     @property
@@ -126,14 +124,15 @@ class VideoLadder:
                 self._moved_up_at = now
         else:
             self._room_since = None
-        if self._moved_up_at is not None and now - self._moved_up_at >= PROBE_FAILED_WITHIN_S:
-            self.up_after = self.base_up_after  # the probe held: the link had that room
+        if now - self._moved_at >= STABLE_AFTER_S:
+            self.up_after = self.base_up_after
         return self.rung
 
     def _move(self, index: int, now: float, estimate_kbps: float) -> None:
         logger.info("video: %s -> %s (%.0f kbit/s)", self.rung, LADDER[index], estimate_kbps)
         self.index = index
         self.changes += 1
+        self._moved_at = now
         self._moved_up_at = None
         self._room_since = None
 

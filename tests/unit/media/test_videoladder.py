@@ -56,7 +56,7 @@ def test_an_estimate_that_oscillates_around_a_rung_does_not_flap() -> None:
     assert ladder.changes <= 2, ladder.changes
 
 
-def test_failed_probes_back_off_and_only_a_probe_that_holds_resets_them() -> None:
+def test_failed_probes_back_off_and_a_stable_rung_resets_them() -> None:
     ladder = VideoLadder()
     run(ladder, [(1, 200)])  # down to 320x180
     # the estimate grows while clear; every try of the next rung congests the link at once
@@ -72,16 +72,8 @@ def test_failed_probes_back_off_and_only_a_probe_that_holds_resets_them() -> Non
     # tries after 5, 10, 20 s (doubling), not every 5 s: at most 3 in the minute
     assert 2 <= ups <= 3, ups
     assert ladder.up_after >= 20
-    for _ in range(310):  # 31 s on the rung the link allows: no news of the room above
+    for _ in range(310):  # 31 s on the rung the link allows
         ladder.update(200.0, now)
-        now += 0.1
-    assert ladder.up_after >= 20
-    # the link got better: a rung up that holds for 10 s brings the wait back to 5 s
-    while str(ladder.rung) != "480x270@15":
-        ladder.update(600.0, now)
-        now += 0.1
-    for _ in range(101):
-        ladder.update(410.0, now)  # room for 480x270, not yet for 640x360
         now += 0.1
     assert ladder.up_after == ladder.base_up_after
 
