@@ -247,13 +247,8 @@ def make_speech(directory: Path) -> Path:
         check=True,
         capture_output=True,
     )
-    samples16 = resample(load_audio(str(raw)), RATE, PESQ_RATE)
     path = directory / "speech.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(PESQ_RATE)
-        out.writeframes(samples16.tobytes())
+    write_wav(path, resample(load_audio(str(raw)), RATE, PESQ_RATE))
     return path
 
 
@@ -261,13 +256,17 @@ def make_quiet_room(directory: Path) -> Path:
     """10 s of a quiet room (noise at about -70 dBFS), 16 kHz mono WAV."""
     path = directory / "quiet.wav"
     if not path.exists():
-        noise = np.random.default_rng(5).normal(0, 10, 10 * PESQ_RATE).astype(np.int16)
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(PESQ_RATE)
-            out.writeframes(noise.tobytes())
+        write_wav(path, np.random.default_rng(5).normal(0, 10, 10 * PESQ_RATE).astype(np.int16))
     return path
+
+
+def write_wav(path: Path, samples: np.ndarray) -> None:
+    """Mono int16 ``samples`` at 16 kHz (PESQ's rate) into a WAV file."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(PESQ_RATE)
+        out.writeframes(samples.astype(np.int16).tobytes())
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
