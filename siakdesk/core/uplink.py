@@ -88,7 +88,7 @@ class Uplink:
         self.sent_kbps = reading.sent_kbps
         self.loss = reading.loss
         self.rtt = reading.rtt if reading.rtt is not None else self.rtt
-        video = self._video_encoder(pc)
+        video = next((e for e in encoders if isinstance(e, LadderVp8Encoder)), None)
         probing = video is not None and video.ladder.probing(now)
         estimate = self.estimate.update(
             now, self.sent_kbps, self.loss, self.rtt, busy_s, probing=probing
