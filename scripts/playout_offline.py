@@ -8,6 +8,8 @@ profile sends no copies): the ceiling of the codec and its redundancy.
 
     .venv/bin/python scripts/playout_offline.py --loss 0.03 --jitter-ms 20 [--thin] [--renumber]
 
+``--retune-every S``: the encoder's loss band flips every S seconds (between the
+loss's band and 20 %), as the receiver's reports of a loss that comes and goes make it.
 ``--thin``: 60 ms packets (a thin link); ``--renumber``: losses happen before the
 server, which renumbers what it forwards (no sequence number is missing at the
 receiver), as on the benchmark's far office link.  Needs the bench extras (pesq)
@@ -27,7 +29,7 @@ import numpy as np
 
 from siakdesk.bench import media as bench
 from siakdesk.media.opuspacket import redundancy
-from siakdesk.media.opusprofile import ProfiledOpusEncoder
+from siakdesk.media.opusprofile import LOSS_BANDS, ProfiledOpusEncoder, loss_band
 from siakdesk.media.playout import AudioPlayout, make_decoder
 
 RATE = 48000
@@ -35,13 +37,19 @@ FRAME = 960
 LOOPS = 4
 
 
-def encode(signal: np.ndarray, loss: float, thin: bool) -> tuple[list[tuple[int, bytes]], int]:
+def encode(
+    signal: np.ndarray, loss: float, thin: bool, retune_every: float = 0.0
+) -> tuple[list[tuple[int, bytes]], int]:
     encoder = ProfiledOpusEncoder()
     for _ in range(10):  # the smoothed loss settles in its band
         encoder.set_loss(100 * loss)
     encoder.set_link(60 if thin else 500)
     packets = []
+    bands = (loss_band(100 * loss), LOSS_BANDS[-1])
     for i in range(0, signal.size - FRAME, FRAME):
+        if retune_every and i % int(retune_every * RATE) < FRAME:
+            # what a receiver's reports of a loss that comes and goes do: a new band
+            encoder._wanted_loss = bands[(i // int(retune_every * RATE)) % 2]
         frame = av.AudioFrame.from_ndarray(
             signal[i : i + FRAME].reshape(1, -1), format="s16", layout="mono"
         )
@@ -118,11 +126,14 @@ def main() -> None:
     parser.add_argument("--thin", action="store_true")
     parser.add_argument("--renumber", action="store_true")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--retune-every", type=float, default=0.0, help="seconds between loss band changes"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         speech16, _ = bench.read_wav(bench.make_speech(Path(directory)))
     signal = np.tile(bench.resample(speech16, bench.PESQ_RATE, RATE).astype(np.int16), LOOPS)
-    packets, step = encode(signal, args.loss, args.thin)
+    packets, step = encode(signal, args.loss, args.thin, args.retune_every)
     rng = random.Random(args.seed)
     lost = {k for k in range(len(packets)) if rng.random() < args.loss}
     size = signal.size + 3 * RATE

@@ -169,3 +169,30 @@ def test_a_thin_lossy_link_sends_each_packet_again_in_the_next_one() -> None:
     quiet = encode_all(encoder, frames(1.0, None))
     after = encode_all(encoder, frames(0.12, 440))
     assert quiet and after and redundancy(after[0]) is None
+
+
+def test_a_new_loss_band_that_changes_nothing_keeps_the_codec_and_its_copies() -> None:
+    encoder = ProfiledOpusEncoder()
+    encoder.set_link(60.0)
+    for _ in range(5):
+        encoder.set_loss(2.0)
+    before = encode_all(encoder, frames(0.6, 440))
+    codec = encoder.codec
+    for _ in range(5):
+        encoder.set_loss(4.5)  # band 5: copies at 20 kbit/s in 60 ms packets, as at 2 %
+    after = encode_all(encoder, frames(0.6, 440))
+    assert encoder.settings["expected_loss"] == 5
+    assert encoder.codec is codec  # not reopened: no glitch, the chain of copies goes on
+    assert all(redundancy(p) is not None for p in after)
+    assert len(before) + len(after) == 20  # 1.2 s in 60 ms packets, not a sample lost
+
+
+def test_a_new_frame_length_carries_over_the_samples_the_old_codec_had_not_had() -> None:
+    encoder = ProfiledOpusEncoder()
+    encoder.set_link(60.0)  # thin: 60 ms packets
+    source = frames(2.4, 440)
+    first = encode_all(encoder, source[:61])  # 1.22 s: 20 packets, 20 ms held back
+    encoder.set_link(200.0)  # wider: 20 ms packets
+    second = encode_all(encoder, source[61:])
+    assert encoder.frame_ms == 20 and len(first) == 20
+    assert 2880 * len(first) + 960 * len(second) == 960 * 120  # the 20 ms held went out too
