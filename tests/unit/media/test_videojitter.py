@@ -72,6 +72,36 @@ def test_the_keyframe_is_asked_for_again_while_none_comes() -> None:
     assert 3 <= plis <= 5
 
 
+def test_a_flood_s_holes_are_given_up_together_and_the_next_keyframe_shows() -> None:
+    """A flood that lost every third packet for 1.8 s: once it is over, the picture is
+    back at the next keyframe, not after each hole has waited its own timeout in turn."""
+    clock = Clock()
+    buffer = HoleSkippingJitterBuffer(clock)
+    buffer.add(packet(0, 0, KEY))
+    plis = 0
+    for seq in range(1, 120):  # the flood, then 0.6 s of a clear link
+        clock.now += 0.02
+        if seq % 3 or seq >= 90:
+            plis += buffer.add(packet(seq, seq, DELTA))[0]
+    clock.now += 0.02
+    plis += buffer.add(packet(120, 120, KEY))[0]
+    clock.now += 0.02
+    _pli, frame = buffer.add(packet(121, 121, DELTA))
+    assert frame is not None and frame.data == KEY
+    assert plis <= 3  # one a second while it waits, not one a hole
+
+
+def test_a_late_retransmission_fills_its_hole_and_nothing_is_skipped() -> None:
+    clock = Clock()
+    buffer = HoleSkippingJitterBuffer(clock)
+    buffer.add(packet(0, 0, KEY))
+    for seq in range(2, 8):  # packet 1 is lost; its retransmission comes 0.5 s later
+        clock.now += 0.1
+        assert buffer.add(packet(seq, seq, DELTA)) == (False, None)
+    _pli, frame = buffer.add(packet(1, 1, DELTA))
+    assert frame is not None and buffer.holes_skipped == 0
+
+
 async def test_it_replaces_the_video_receivers_buffer_and_nothing_else() -> None:
     pc = RTCPeerConnection()
     try:
