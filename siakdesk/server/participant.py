@@ -14,7 +14,12 @@ from aiortc import sdp as aiortc_sdp
 from siakdesk.core import protocol
 from siakdesk.core.icepolicy import rtc_configuration
 from siakdesk.core.protocol import ParticipantInfo, ProtocolError, SlotCounts
-from siakdesk.server.forwarding import Publication, SlotTrack, route_keyframe_requests
+from siakdesk.server.forwarding import (
+    Publication,
+    SlotTrack,
+    quiet_when_idle,
+    route_keyframe_requests,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +221,7 @@ class Participant:
                     transceiver.sender.replaceTrack(slot)
                     transceiver.direction = "sendonly"
                     route_keyframe_requests(transceiver.sender, slot.request_keyframe)
+                    quiet_when_idle(transceiver.sender)
                     self.slots.append(slot)
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:

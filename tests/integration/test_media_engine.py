@@ -78,6 +78,34 @@ async def test_a_clear_link_sends_the_top_rung_through_our_encoders(
     assert signaling._ws.compress == 15
 
 
+async def test_the_server_sends_sender_reports_only_for_slots_that_carry_media(
+    server: RunningServer, make_bot: BotFactory
+) -> None:
+    await make_bot("Minas")
+    kandis = await make_bot("Kandis")
+    await kandis.wait_for_more_from(["Minas"], audio=20, video=5)
+    room = server.meeting.rooms["siak"]
+    pc = room.participants[kandis.session.participant_id or ""].pc
+    assert pc is not None
+    slots = [t for t in pc.getTransceivers() if t.direction == "sendonly"]
+    assert len(slots) == 2 * 19  # a room of 20: a slot of each kind for each of the others
+    transport = slots[0].sender.transport
+    send = transport._send_rtp
+    reporting: set[int] = set()
+
+    async def watch(data: bytes) -> None:
+        if len(data) >= 8 and data[1] == 200:  # an RTCP compound that starts with an SR
+            reporting.add(int.from_bytes(data[4:8], "big"))
+        await send(data)
+
+    transport._send_rtp = watch  # type: ignore[method-assign]
+    await asyncio.sleep(4.0)  # aiortc reports every 0.5-1.5 s
+    transport._send_rtp = send  # type: ignore[method-assign]
+    # the two slots with Minas's audio and video report; the 36 empty ones keep quiet
+    carrying = {t.sender._ssrc for t in slots if getattr(t.sender.track, "forwarded", 0)}
+    assert reporting and reporting <= carrying and len(carrying) == 2, (reporting, carrying)
+
+
 async def test_a_congested_uplink_steps_the_video_down_and_audio_keeps_flowing(
     server: RunningServer, make_bot: BotFactory
 ) -> None:
