@@ -91,6 +91,8 @@ MAX_HIDDEN_GAP = 6 * FRAME
 #: steps are taken by waiting for a packet at an underrun, or in a pause.
 GROW_BELOW_S = 0.06
 SHRINK_ABOVE_S = 0.06
+#: Packets are taken to carry copies this long after the last one that did.
+COPIES_HOLD_S = 10.0
 #: In a pause (silence), the delay is moved to the wanted one when this far off.
 PAUSE_SLACK_S = 0.01
 
@@ -215,6 +217,7 @@ class AudioPlayout:
         self._last_duration = FRAME
         #: the last packet carried a copy of the one before (a lossy link)
         self._copies = False
+        self._copy_seen_at = float("-inf")
         self._expanding = 0
         self._underrun_since: float | None = None
         self._held = 0  # frames played while waiting for the next packet
@@ -234,7 +237,11 @@ class AudioPlayout:
         ts = self._raw_ts = _unwrap(timestamp, self._raw_ts, 32)
         if not payload:
             return
-        self._copies = redundancy(payload) is not None
+        if redundancy(payload) is not None:
+            self._copy_seen_at = now
+        # the first packet after a pause has nothing to copy, nor has a DTX keep-alive:
+        # the link is as lossy as before, and the delay must not dance in every pause
+        self._copies = now - self._copy_seen_at < COPIES_HOLD_S
         transit = now - ts / RATE
         if self._transits and abs(transit - self._transits[-1][1]) > 1.0:
             self._transits.clear()  # another source in the slot, or the sender restarted

@@ -166,6 +166,33 @@ def test_a_lost_packet_is_decoded_whole_from_the_copy_in_the_next(
     assert played.size >= clean.size and np.array_equal(played[: clean.size], clean)
 
 
+@pytest.mark.skipif(libopus.load() is None, reason="libopus is not loadable here")
+def test_a_pause_keeps_the_room_for_copies_and_a_loss_after_it_is_rebuilt_in_time() -> None:
+    """The first packet after a pause carries no copy (nothing before it to copy), nor
+    do the DTX keep-alives in it; the link is as lossy as before the pause."""
+    encoder = ProfiledOpusEncoder()
+    encoder.set_link(60.0)
+    for _ in range(5):
+        encoder.set_loss(2.0)
+    stream = encode_speech(encoder, 2.0)
+    samples = np.zeros(int(1.5 * RATE), dtype=np.int16)  # a pause: DTX
+    for n in range(0, samples.size, FRAME):
+        frame = av.AudioFrame.from_ndarray(samples[n : n + FRAME].reshape(1, -1), layout="mono")
+        frame.sample_rate, frame.pts = RATE, n
+        payloads, timestamp = encoder.encode(frame)
+        stream += [(len(stream), timestamp, payload) for payload in payloads]
+    resumed = len(stream)
+    stream += [(len(stream) + s, t, d) for s, t, d in encode_speech(encoder, 2.0)]
+    lost = {resumed + 1, resumed + 10}  # the packets after the pause's first
+    kept = [(n, t, d) for n, (_s, t, d) in enumerate(e for e in stream if e[0] not in lost)]
+    run = Run()
+    run.feed(on_time(kept), until=6.0)
+    stats = run.playout.stats
+    assert stats.recovered == 2 and stats.concealed == 0, stats
+    # no concealment inserted into the speech to make room again after the pause
+    assert stats.stretched == 0, stats
+
+
 def test_a_burst_is_concealed_and_only_its_last_packet_rebuilt() -> None:
     stream = packets()
     run = Run()
