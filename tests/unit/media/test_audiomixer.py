@@ -10,7 +10,7 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from siakdesk.media.audiomixer import MAX_BUFFER_MS, TARGET_BUFFER_MS, AudioMixer
+from siakdesk.media.audiomixer import MAX_BUFFER_MS, TARGET_BUFFER_MS, AudioMixer, _Source
 
 
 class FrameFeed(MediaStreamTrack):
@@ -74,3 +74,19 @@ async def test_playback_waits_for_the_target_then_plays_dry_as_silence() -> None
     mixer.remove("kandis")
     assert mixer.levels() == {}
     await mixer.close()
+
+
+def test_60_ms_pieces_a_little_late_play_without_a_hole() -> None:
+    """A thin link's 60 ms packets come as 60 ms pieces, each up to 9 ms off its time."""
+    mixer = AudioMixer(None)
+    source = mixer._sources["far"] = _Source()
+    rng = np.random.default_rng(1)
+    due = [k * 60 + int(rng.integers(0, 10)) for k in range(100)]
+    piece = np.full(2880, 1000, dtype=np.int16)
+    for now in range(6000):  # milliseconds; the speaker pulls 10 ms blocks
+        while due and due[0] <= now:
+            due.pop(0)
+            mixer._push("far", piece)
+        if now % 10 == 5:
+            mixer.pull(480)
+    assert source.playing and mixer.underruns == 0
