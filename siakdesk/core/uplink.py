@@ -27,7 +27,7 @@ from typing import Any
 from aiortc import RTCPeerConnection
 
 from siakdesk.media.engine import encoder_of
-from siakdesk.media.estimate import LinkEstimate, SenderReports
+from siakdesk.media.estimate import CLEAR_LOSS, LinkEstimate, SenderReports
 from siakdesk.media.opusprofile import ProfiledOpusEncoder
 from siakdesk.media.videoladder import AUDIO_SHARE_KBPS, LadderVp8Encoder
 
@@ -95,6 +95,8 @@ class Uplink:
         self.rtt = reading.rtt if reading.rtt is not None else self.rtt
         video = next((e for e in encoders if isinstance(e, LadderVp8Encoder)), None)
         probing = video is not None and video.ladder.probing(now)
+        if video is not None:
+            video.ladder.note_report(now, clear=self.loss < CLEAR_LOSS)
         estimate = self.estimate.update(
             now, self.sent_kbps, self.loss, self.rtt, busy_s, probing=probing
         )

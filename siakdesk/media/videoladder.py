@@ -11,9 +11,16 @@ server's receiver reports) with hysteresis: audio's share comes off first;
 down to the best rung that fits as soon as the estimate says so (it falls only
 on real congestion), up one rung at a time once the next has fitted with a 25 %
 margin for ``up_after`` seconds (1 s while the estimate is starting, before
-any congestion).  Going up is a probe: a rung that has to be
-left again within 10 s doubles the wait before the next try (up to 2 min), so a
-thin link is not hit every few seconds; a rung held for 30 s resets it.
+any congestion).  Going up is a probe: a rung that has to be left again within
+10 s doubles the wait before the next try of *that* rung (up to 2 min), so a
+thin link is not hit every few seconds; a try of it that holds 10 s brings its
+wait back to 5 s, and so do 30 s on any rung with every report clear (under
+2 % loss).  Staying on a rung says nothing of the room above it: when 30 s on
+any rung reset every wait, the benchmark's 3 % loss link, whose estimate grows
+through random loss, tried 480x270 every ~35 s, each a keyframe into a full
+queue and a second or two of speech held back.  The clear reports are what
+tells a link that lost nothing for half a minute (a link that was down again
+and again, say) from one that is lossy and full.
 "Hemat data" (data saver) caps it at 320x180.
 
 :class:`LadderVp8Encoder` is aiortc's VP8 encoder run at the rung: it ignores
@@ -83,8 +90,11 @@ class VideoLadder:
         #: audio's share of the link, kbit/s on the wire (a copy of each packet on a
         #: lossy link nearly doubles it)
         self.audio_kbps: float = AUDIO_SHARE_KBPS
-        self.base_up_after = self.up_after = up_after
+        self.base_up_after = up_after
         self.up_margin = up_margin
+        #: the wait before trying each rung (index) again, where a try of it failed
+        self._waits: dict[int, float] = {}
+        self._unclear_at = float("-inf")
         self._room_since: float | None = None
         self._moved_up_at: float | None = None
         self._moved_at = 0.0
@@ -95,6 +105,16 @@ class VideoLadder:
     @property
     def rung(self) -> Rung:
         return LADDER[self.index]
+
+    @property
+    def up_after(self) -> float:
+        """How long the rung above must fit before it is tried (its failed tries double it)."""
+        return self.up_after_for(self.index - 1)
+
+    def note_report(self, now: float, clear: bool) -> None:
+        """A receiver report of the link came in; ``clear``: under 2 % loss, no queue."""
+        if not clear:
+            self._unclear_at = now
 
     def probing(self, now: float) -> bool:
         """The last move was a rung up, less than :data:`PROBE_FAILED_WITHIN_S` ago."""
@@ -120,20 +140,29 @@ class VideoLadder:
         if target > self.index:  # worse: down at once (the estimate falls only on congestion)
             self._room_since = None
             if self._moved_up_at is not None and now - self._moved_up_at < PROBE_FAILED_WITHIN_S:
-                self.up_after = min(PROBE_BACKOFF_MAX_S, self.up_after * 2)
+                failed = self.index  # the rung just tried did not hold
+                self._waits[failed] = min(PROBE_BACKOFF_MAX_S, 2 * self.up_after_for(failed))
             self._move(target, now, estimate_kbps)
         elif self.index > self.top and available >= LADDER[self.index - 1].kbps * self.up_margin:
             if self._room_since is None:
                 self._room_since = now
             wait = min(self.up_after, QUICK_UP_AFTER_S) if self.quick else self.up_after
             if now - self._room_since >= wait:
+                self._waits.pop(self.index, None)  # this rung held: on to the next
                 self._move(self.index - 1, now, estimate_kbps)
                 self._moved_up_at = now
         else:
             self._room_since = None
-        if now - self._moved_at >= STABLE_AFTER_S:
-            self.up_after = self.base_up_after
+        if self._moved_up_at is not None and now - self._moved_up_at >= PROBE_FAILED_WITHIN_S:
+            self._waits.pop(self.index, None)  # the try held: the link had that room
+            self._moved_up_at = None
+        if now - max(self._moved_at, self._unclear_at) >= STABLE_AFTER_S:
+            self._waits.clear()
         return self.rung
+
+    def up_after_for(self, index: int) -> float:
+        """How long rung ``index`` must fit before it is tried."""
+        return self._waits.get(index, self.base_up_after)
 
     def _move(self, index: int, now: float, estimate_kbps: float) -> None:
         logger.info("video: %s -> %s (%.0f kbit/s)", self.rung, LADDER[index], estimate_kbps)

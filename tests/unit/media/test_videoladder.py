@@ -5,11 +5,12 @@ change."""
 from __future__ import annotations
 
 import fractions
+import itertools
 
 import av
 import numpy as np
 
-from siakdesk.media.videoladder import LADDER, LadderVp8Encoder, VideoLadder
+from siakdesk.media.videoladder import LADDER, LadderVp8Encoder, Rung, VideoLadder
 
 
 def run(ladder: VideoLadder, script: list[tuple[float, float]], step: float = 0.1) -> list[str]:
@@ -76,6 +77,44 @@ def test_failed_probes_back_off_and_a_stable_rung_resets_them() -> None:
         ladder.update(200.0, now)
         now += 0.1
     assert ladder.up_after == ladder.base_up_after
+
+
+def test_on_a_lossy_link_only_a_try_that_holds_brings_a_rung_s_wait_back() -> None:
+    """3 % random loss: the estimate grows through it, the rung above never holds; staying
+    on the rung below says nothing of the room above it."""
+    ladder = VideoLadder()
+    now, tries = 0.0, []
+    run(ladder, [(1, 300)])  # 320x180 (150): fits 256 kbit/s with audio's share
+    for _ in range(10 * 150):  # two and a half minutes
+        ladder.note_report(now, clear=False)  # a few percent lost in every report
+        before = ladder.index
+        ladder.update(700.0, now)  # the estimate says 480x270 would fit
+        if ladder.index < before:
+            tries.append(now)
+            ladder.update(250.0, now + 1.0)  # the queue fills: back down
+        now += 0.1
+    # 5, 10, 20, 40, 80 s apart: not every ~35 s as when 30 s on a rung reset the wait
+    gaps = [b - a for a, b in itertools.pairwise(tries)]
+    assert len(tries) <= 5 and all(b > a for a, b in itertools.pairwise(gaps)), tries
+    assert ladder.up_after >= 80
+    # the link got better: the next try of 480x270 holds, and its wait is 5 s again
+    end = now + ladder.up_after + 10.5
+    while now < end:
+        ladder.update(700.0, now)
+        now += 0.1
+    assert str(ladder.rung) == "640x360@15"
+    assert ladder.up_after_for(LADDER.index(Rung(480, 270, 15, 300))) == ladder.base_up_after
+
+
+def test_a_failed_try_of_a_rung_does_not_slow_the_climb_to_the_one_below() -> None:
+    ladder = VideoLadder()
+    run(ladder, [(1, 150)])  # 240x136 (90)
+    run(ladder, [(5.1, 300)])  # room for 320x180: up
+    assert str(ladder.rung) == "320x180@12"
+    run(ladder, [(5.1, 700), (0.2, 300)])  # tried 480x270, which failed at once
+    assert str(ladder.rung) == "320x180@12" and ladder.up_after == 10
+    run(ladder, [(0.2, 150)])  # the link got worse, then better again: 320x180 at 5 s
+    assert str(ladder.rung) == "240x136@10" and ladder.up_after == ladder.base_up_after
 
 
 def test_64_kbits_turns_video_off_and_data_saver_caps_at_180p() -> None:
