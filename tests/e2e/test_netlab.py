@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import statistics
 import subprocess
 import time
 from collections.abc import Iterator
@@ -99,7 +100,11 @@ def test_a_capacity_drop_steps_the_video_down_and_the_audio_goes_on(
     assert before and before[-1]["rung"] == "640x360@15", before[-3:]
     # then: a rung that fits (audio first), and sending under the capacity
     assert after and all(row["rung"] in ("160x90@5", "video off") for row in after), after
-    assert max(row["sent_kbps"] for row in after) <= 64, after
+    # under the capacity, but for a try of the rung above now and then (160x90 at 5 fps
+    # is 40 kbit/s more for a second or two; its wait doubles each time it fails)
+    over = [row for row in after if row["sent_kbps"] > 64]
+    assert len(over) <= 3 and all(row["rung"] == "160x90@5" for row in over), after
+    assert statistics.median(row["sent_kbps"] for row in after) <= 64, after
     # the audio went on at Minas through the drop: never a second without it (Kandis
     # leaves 2 s before Minas: the last seconds are not counted)
     heard = json.loads((tmp_path / "minas.json").read_text())["audio_log"]
