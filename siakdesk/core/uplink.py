@@ -34,13 +34,9 @@ from siakdesk.media.videoladder import AUDIO_SHARE_KBPS, LadderVp8Encoder
 logger = logging.getLogger(__name__)
 
 
-#: Where an office's estimate starts (see :mod:`siakdesk.media.estimate`, "the start").
-START_KBPS = 300.0
-
-
 class Uplink:
     def __init__(self, data_saver: bool = False) -> None:
-        self.estimate = LinkEstimate(start_kbps=START_KBPS)
+        self.estimate = LinkEstimate()
         self.data_saver = data_saver
         self.loss = 0.0
         self.rtt: float | None = None
@@ -50,9 +46,8 @@ class Uplink:
 
     def known(self) -> tuple[float | None, bool]:
         """What a new encoder starts from (see :data:`siakdesk.media.engine.uplink_known`):
-        the estimate (the start's, or what the link said before a reconnect), and
-        "hemat data"."""
-        return self.estimate.kbps, self.data_saver
+        the estimate once a report came in (a reconnect), and "hemat data"."""
+        return (self.estimate.kbps if self.estimate.history else None), self.data_saver
 
     def rung(self, pc: RTCPeerConnection | None) -> str | None:
         encoder = self._video_encoder(pc) if pc is not None else None
@@ -111,7 +106,7 @@ class Uplink:
             elif isinstance(encoder, LadderVp8Encoder):
                 if audio is not None:
                     encoder.ladder.audio_kbps = max(AUDIO_SHARE_KBPS, audio.wire_kbps)
-                encoder.set_estimate(estimate, quick=self.estimate.starting)
+                encoder.set_estimate(estimate)
                 rung = str(encoder.ladder.rung)
         self.timeline.append(
             {

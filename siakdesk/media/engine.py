@@ -49,7 +49,7 @@ def _get_encoder(codec: Any) -> Encoder:
             kbps, data_saver = known()
             encoder.ladder.set_data_saver(data_saver)
             if kbps is not None:
-                encoder.set_estimate(kbps, quick=True)
+                encoder.set_estimate(kbps)
         return encoder
     return _original_get_encoder(codec)
 

@@ -34,14 +34,7 @@ is sent).  Same signals, same rules:
   median-of-three rule let a failed probe flood the link for 3.5 s, most of a
   second of it after the first report of 38 % loss;
 * after reports stopped for 3.5 s (an outage, a reconnect) it holds for 2.5 s:
-  the loss the first reports carry is the outage's, not the link's;
-* **the start**: an office starts at 300 kbit/s (a picture of 320x180, as
-  libwebrtc starts), not at the top: the benchmark's 64 kbit/s link, flooded
-  by a start at 600-800 kbit/s, lost 25-70 % for 8 s, and its queue held the
-  speech back by over a second.  Until the first congestion, for at most
-  :data:`STARTUP_S`, a clear link grows 25 % a second (libwebrtc probes 3x and
-  6x its start at once): 300 to the top rung's 700 in about 4 s
-  (:attr:`LinkEstimate.starting`; the ladder climbs quickly meanwhile).
+  the loss the first reports carry is the outage's, not the link's.
 
 The round-trip time aiortc measures includes the time the report waited for
 our own event loop: a busy loop (a server forwarding to many, an office PC
@@ -79,9 +72,6 @@ CALM_RTT_S = 0.05
 RTT_WINDOW_S = 30.0
 BACKOFF = 0.85
 GROWTH_PER_S = 1.08
-#: How a clear link grows from the start until the first congestion, for this long.
-STARTUP_GROWTH_PER_S = 1.25
-STARTUP_S = 15.0
 HOLD_AFTER_DROP_S = 2.0
 #: Reports further apart than this mean the stream stopped (an outage, a new connection):
 #: what the next ones say of loss is about the outage, not about the link's capacity.
@@ -131,16 +121,7 @@ class LinkEstimate:
         self._cut_again_at = float("-inf")
         self._sent: deque[tuple[float, float]] = deque()
         self._last_rtt: float | None = None
-        self._first: float | None = None
-        self._congested_once = False
         self.history: deque[Sample] = deque(maxlen=2400)
-
-    @property
-    def starting(self) -> bool:
-        """No congestion yet, and the first report less than :data:`STARTUP_S` ago."""
-        return not self._congested_once and (
-            self._first is None or self._last is None or self._last - self._first < STARTUP_S
-        )
 
     def min_rtt(self) -> float | None:
         return min((r for _, r in self._rtts), default=None)
@@ -161,8 +142,6 @@ class LinkEstimate:
         sender has just stepped up (see the module's notes).
         """
         dt = 0.0 if self._last is None else max(0.0, now - self._last)
-        if self._first is None:
-            self._first = now
         if self._last is not None and dt > STALE_GAP_S:
             self._settle_until = now + SETTLE_S
             dt = 0.0
@@ -190,11 +169,11 @@ class LinkEstimate:
         lossy = loss > CONGESTED_LOSS and sorted(self._losses)[len(self._losses) // 2] > (
             CONGESTED_LOSS
         )
-        eager = self._reports < STARTUP_REPORTS or probing
+        starting = self._reports < STARTUP_REPORTS or probing
         self._reports += 1
-        queued = queue and (self._queue_seen or eager)
+        queued = queue and (self._queue_seen or starting)
         self._queue_seen = queue
-        congested = lossy or queued or (loss > CONGESTED_LOSS and eager)
+        congested = lossy or queued or (loss > CONGESTED_LOSS and starting)
         self._sent.append((now, sent_kbps))
         while self._sent[0][0] < now - SENT_PEAK_S:
             self._sent.popleft()
@@ -205,11 +184,8 @@ class LinkEstimate:
             self.kbps = max(self.min_kbps, min(self.kbps, BACKOFF * delivered))
             self._hold_until = now + HOLD_AFTER_DROP_S
             self._cut_again_at = now + CUT_INTERVAL_S
-            self._congested_once = True
         elif draining or now < self._hold_until:
             pass  # a queue going down (GCC's "underuse"): the link is busy draining it
-        elif loss < CLEAR_LOSS and not queue and self.starting:
-            self.kbps = min(self.max_kbps, self.kbps * STARTUP_GROWTH_PER_S**dt)
         elif loss < CLEAR_LOSS or (loss <= CONGESTED_LOSS and calm):
             self.kbps = min(self.max_kbps, self.kbps * GROWTH_PER_S**dt)
         self.history.append(Sample(now, sent_kbps, loss, rtt, self.kbps, busy_s))

@@ -10,9 +10,8 @@ is more than the whole link, and a keyframe every few seconds.
 server's receiver reports) with hysteresis: audio's share comes off first;
 down to the best rung that fits as soon as the estimate says so (it falls only
 on real congestion), up one rung at a time once the next has fitted with a 25 %
-margin for ``up_after`` seconds (1 s while the estimate is starting, before
-any congestion).  Going up is a probe: a rung that has to be left again within
-10 s doubles the wait before the next try of *that* rung (up to 2 min), so a
+margin for ``up_after`` seconds.  Going up is a probe: a rung that has to be
+left again within 10 s doubles the wait before the next try of *that* rung (up to 2 min), so a
 thin link is not hit every few seconds; a try of it that holds 10 s brings its
 wait back to 5 s, and so do 30 s on any rung with every report clear (under
 2 % loss).  Staying on a rung says nothing of the room above it: when 30 s on
@@ -74,9 +73,6 @@ AUDIO_SHARE_KBPS = 40
 PROBE_FAILED_WITHIN_S = 10.0
 PROBE_BACKOFF_MAX_S = 120.0
 STABLE_AFTER_S = 30.0
-#: How long the next rung must have fitted while the estimate is starting (no
-#: congestion yet): the start climbs from 320x180 to the top in a few seconds.
-QUICK_UP_AFTER_S = 1.0
 #: The highest rung with "hemat data" on.
 DATA_SAVER_TOP = 2
 
@@ -99,8 +95,6 @@ class VideoLadder:
         self._moved_up_at: float | None = None
         self._moved_at = 0.0
         self.changes = 0
-        #: the estimate is still starting (see :attr:`LinkEstimate.starting`): climb quickly
-        self.quick = False
 
     @property
     def rung(self) -> Rung:
@@ -146,8 +140,7 @@ class VideoLadder:
         elif self.index > self.top and available >= LADDER[self.index - 1].kbps * self.up_margin:
             if self._room_since is None:
                 self._room_since = now
-            wait = min(self.up_after, QUICK_UP_AFTER_S) if self.quick else self.up_after
-            if now - self._room_since >= wait:
+            if now - self._room_since >= self.up_after:
                 self._waits.pop(self.index, None)  # this rung held: on to the next
                 self._move(self.index - 1, now, estimate_kbps)
                 self._moved_up_at = now
@@ -195,11 +188,9 @@ class LadderVp8Encoder(Vp8Encoder):
     def target_bitrate(self, bitrate: int) -> None:
         self.remb_kbps = bitrate / 1000
 
-    def set_estimate(self, kbps: float, quick: bool = False) -> None:
-        """The session's uplink estimate (called on the event loop; read when encoding);
-        ``quick``: it is still starting, the ladder climbs quickly."""
+    def set_estimate(self, kbps: float) -> None:
+        """The session's uplink estimate (called on the event loop; read when encoding)."""
         self.estimate_kbps = kbps
-        self.ladder.quick = quick
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         assert isinstance(frame, av.VideoFrame)

@@ -51,27 +51,12 @@ def test_a_queue_building_is_congestion_before_any_loss() -> None:
 def test_a_few_percent_loss_holds_while_a_queue_builds_and_clear_grows_8_percent() -> None:
     estimate = LinkEstimate(start_kbps=300)
     estimate.update(0.0, sent_kbps=250, loss=0.0, rtt=0.15)
-    for t in range(1, 16):  # 3 % loss and 100 ms of queue: the link is filling up
+    for t in range(1, 10):  # 3 % loss and 100 ms of queue: the link is filling up
         estimate.update(float(t), sent_kbps=250, loss=0.03, rtt=0.25)
     assert estimate.kbps == 300
-    for t in range(16, 27):  # (past the start's 15 s)
+    for t in range(10, 21):
         estimate.update(float(t), sent_kbps=250, loss=0.0, rtt=0.15)
     assert abs(estimate.kbps - 300 * 1.08**11) < 1  # 11 s clear since the last lossy report
-
-
-def test_the_start_grows_quickly_until_the_first_congestion() -> None:
-    estimate = LinkEstimate(start_kbps=300)
-    for t in range(5):  # a clear link: 25 % a second
-        estimate.update(float(t), sent_kbps=250, loss=0.0, rtt=0.05)
-        assert estimate.starting
-    assert estimate.kbps > 700  # the top rung's 500 and audio's share, within 4 s
-    estimate.update(5.0, sent_kbps=800, loss=0.3, rtt=0.05)  # a flood: two reports
-    estimate.update(5.5, sent_kbps=800, loss=0.3, rtt=0.05)
-    cut = estimate.kbps
-    assert cut < 600 and not estimate.starting
-    for t in range(8, 13):  # held 2 s, then 8 % a second (over the time since the cut)
-        estimate.update(float(t), sent_kbps=500, loss=0.0, rtt=0.05)
-    assert abs(estimate.kbps - cut * 1.08 ** (12 - 5.5)) < 1
 
 
 def test_bounds() -> None:
