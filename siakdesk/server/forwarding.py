@@ -79,7 +79,20 @@ def route_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]
     sender._send_keyframe = on_request  # type: ignore[method-assign]
 
 
-def quiet_when_idle(sender: RTCRtpSender) -> None:
+#: An idle slot's report still goes out when no slot of the same subscriber has sent one
+#: for this long: the office takes 4 s without a packet for a dead media path.
+KEEPALIVE_REPORT_S = 1.0
+
+
+class ReportBudget:
+    """When the slots of one subscriber's peer connection last sent a report."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.last_sent = float("-inf")
+
+
+def quiet_when_idle(sender: RTCRtpSender, budget: ReportBudget) -> None:
     """Keep ``sender`` from sending RTCP sender reports while it sends no media.
 
     aiortc's sender sends a report (SR and SDES, 124 bytes on the wire) every
@@ -90,8 +103,10 @@ def quiet_when_idle(sender: RTCRtpSender) -> None:
     (``tcpdump`` on the 64 kbit/s link to an office), the reports of empty slots
     were 25 of the 35 packets a second the server sent it, some 40 kbit/s; the
     link's queue stayed full, the office's round trip read 1.2 s instead of 0.6,
-    and it lost 10 % of the speech it heard.  A report goes out only when the
-    sender has sent media since the last one.
+    and it lost 10 % of the speech it heard.  A report goes out when the sender
+    has sent media since its last one, or when no slot of this subscriber has
+    reported for :data:`KEEPALIVE_REPORT_S`: the office counts packets to tell a
+    live media path from a dead one, and one alone in a room gets nothing else.
     """
     send = sender._send_rtcp
     reported: list[int] = []
@@ -100,9 +115,12 @@ def quiet_when_idle(sender: RTCRtpSender) -> None:
         report = next((p for p in packets if isinstance(p, RtcpSrPacket)), None)
         if report is not None:
             count = report.sender_info.packet_count
-            if count == (reported[-1] if reported else 0):
-                return  # nothing sent since the last report: nothing to report
+            now = budget.clock()
+            idle = count == (reported[-1] if reported else 0)
+            if idle and now - budget.last_sent < KEEPALIVE_REPORT_S:
+                return  # nothing sent since the last report, and others keep the path alive
             reported[:] = [count]
+            budget.last_sent = now
         await send(packets)
 
     sender._send_rtcp = send_rtcp  # type: ignore[method-assign]

@@ -16,6 +16,7 @@ from siakdesk.core.icepolicy import rtc_configuration
 from siakdesk.core.protocol import ParticipantInfo, ProtocolError, SlotCounts
 from siakdesk.server.forwarding import (
     Publication,
+    ReportBudget,
     SlotTrack,
     quiet_when_idle,
     route_keyframe_requests,
@@ -210,6 +211,7 @@ class Participant:
         pc.on("connectionstatechange", self._on_connection_state)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            budget = ReportBudget()  # the slots' sender reports, shared (quiet_when_idle)
             for transceiver in pc.getTransceivers():
                 kind, mid = transceiver.kind, transceiver.mid
                 if mid is None:
@@ -221,7 +223,7 @@ class Participant:
                     transceiver.sender.replaceTrack(slot)
                     transceiver.direction = "sendonly"
                     route_keyframe_requests(transceiver.sender, slot.request_keyframe)
-                    quiet_when_idle(transceiver.sender)
+                    quiet_when_idle(transceiver.sender, budget)
                     self.slots.append(slot)
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
