@@ -9,8 +9,8 @@ network themselves.
 Staying in: once joined, a supervisor task keeps the session in the meeting
 until the user leaves.  Trouble has four sources, each noticed within 5 s:
 the signaling socket ends or falls silent (heartbeat), no media packet arrives
-(the server's RTCP sender reports come every 0.5-1.5 s even when nobody talks,
-so silence means a dead path), the peer connection fails, or the network
+(the server sends an RTCP sender report about once a second even when nobody
+talks, so silence means a dead path), the peer connection fails, or the network
 changes under us (a new local address, or the PC woke from sleep).  Dead media
 with live signaling gets a new peer connection on the same socket (aiortc has
 no ICE restart); anything else a new socket that resumes the same participant

@@ -8,8 +8,9 @@ forward error correction: made for good networks.  This encoder sends:
 * **in-band FEC** when the receiver reports loss (RTCP ``fraction_lost`` of this
   stream, fed in by the session with :meth:`ProfiledOpusEncoder.set_loss`), with
   the expected loss of its band (2/5/10/20 %; under 1 % smoothed: no FEC).  The
-  encoder is reopened when the band changes, a few milliseconds, no
-  renegotiation.  FEC takes its bits from the speech: measured offline on the
+  encoder is reopened when the band changes what it runs with (not when a
+  lossy link's copies stay the same), a few milliseconds, no renegotiation, the
+  samples it held carried over.  FEC takes its bits from the speech: measured offline on the
   benchmark's Indonesian sample (PESQ-WB, our playout, median of 3 seeds):
 
   ============================  ========  =========
