@@ -143,11 +143,17 @@ def test_a_thin_uplink_sends_60_ms_packets_and_a_wider_one_20_again() -> None:
     assert encoder.frame_ms == 20
 
 
-def test_a_thin_lossy_link_sends_each_packet_again_in_the_next_one() -> None:
+def thin_lossy_encoder() -> ProfiledOpusEncoder:
+    """An encoder told its uplink is thin (60 kbit/s) and loses about 2 %."""
     encoder = ProfiledOpusEncoder()
     encoder.set_link(60.0)
     for _ in range(5):
         encoder.set_loss(2.0)
+    return encoder
+
+
+def test_a_thin_lossy_link_sends_each_packet_again_in_the_next_one() -> None:
+    encoder = thin_lossy_encoder()
     packets = encode_all(encoder, frames(1.2, 440))
     settings = encoder.settings
     assert settings["redundancy"] and not settings["fec"]
@@ -172,10 +178,7 @@ def test_a_thin_lossy_link_sends_each_packet_again_in_the_next_one() -> None:
 
 
 def test_a_new_loss_band_that_changes_nothing_keeps_the_codec_and_its_copies() -> None:
-    encoder = ProfiledOpusEncoder()
-    encoder.set_link(60.0)
-    for _ in range(5):
-        encoder.set_loss(2.0)
+    encoder = thin_lossy_encoder()
     before = encode_all(encoder, frames(0.6, 440))
     codec = encoder.codec
     for _ in range(5):
