@@ -10,10 +10,10 @@ link, the regent saw no picture from the far office for 30 s while it sent
 
 :class:`HoleSkippingJitterBuffer` gives a missing packet :data:`HOLE_TIMEOUT_S`
 (time for a NACK and its retransmission on a slow link), then drops what is
-before it (every older hole with it) and the rest of the broken frame, asks for a keyframe (aiortc's
-receiver sends a PLI when ``add`` says so), and passes no frame on until a
-keyframe comes: the frames in between refer to the lost one and would decode
-to a smeared picture.  While it waits, it asks again every
+before it (every older hole with it) and the rest of the broken frame, asks
+for a keyframe (aiortc's receiver sends a PLI when ``add`` says so), and
+passes no frame on until a keyframe comes: the frames in between refer to the
+lost one and would decode to a smeared picture.  While it waits, it asks again every
 :data:`PLI_REPEAT_S` (the keyframe can be lost too).
 
 A seam of aiortc 1.16 (the receiver's private ``__jitter_buffer``), guarded like

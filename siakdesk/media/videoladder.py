@@ -11,15 +11,16 @@ server's receiver reports) with hysteresis: audio's share comes off first;
 down to the best rung that fits as soon as the estimate says so (it falls only
 on real congestion), up one rung at a time once the next has fitted with a 25 %
 margin for ``up_after`` seconds.  Going up is a probe: a rung that has to be
-left again within 10 s doubles the wait before the next try of *that* rung (up to 2 min), so a
-thin link is not hit every few seconds; a try of it that holds 10 s brings its
-wait back to 5 s, and so do 30 s on any rung with every report clear (under
-2 % loss).  Staying on a rung says nothing of the room above it: when 30 s on
-any rung reset every wait, the benchmark's 3 % loss link, whose estimate grows
-through random loss, tried 480x270 every ~35 s, each a keyframe into a full
-queue and a second or two of speech held back.  The clear reports are what
-tells a link that lost nothing for half a minute (a link that was down again
-and again, say) from one that is lossy and full.
+left again within 10 s doubles the wait before the next try of *that* rung
+(up to 2 min), so a thin link is not hit every few seconds; a try of it that
+holds 10 s (or a climb past it) brings its wait back to 5 s, and so do 30 s on
+any rung with every report clear (under 2 % loss).  Staying on a rung says
+nothing of the room above it: when 30 s on any rung reset every wait, the
+benchmark's 3 % loss link, whose estimate grows through random loss, tried
+480x270 every ~35 s, each a keyframe into a full queue and a second or two of
+speech held back.  The clear reports are what tells a link that lost nothing
+for half a minute (a link that was down again and again, say) from one that is
+lossy and full.
 "Hemat data" (data saver) caps it at 320x180.
 
 :class:`LadderVp8Encoder` is aiortc's VP8 encoder run at the rung: it ignores
@@ -106,7 +107,7 @@ class VideoLadder:
         return self.up_after_for(self.index - 1)
 
     def note_report(self, now: float, clear: bool) -> None:
-        """A receiver report of the link came in; ``clear``: under 2 % loss, no queue."""
+        """A receiver report of the link came in; ``clear``: it says under 2 % loss."""
         if not clear:
             self._unclear_at = now
 
