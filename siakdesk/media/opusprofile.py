@@ -167,7 +167,6 @@ class ProfiledOpusEncoder(Encoder):
         """
         plan = self._plan()
         if self.codec is not None and plan == self._planned:
-            self.redundant = plan[3]
             return
         self._planned = plan
         bitrate, self.frame_ms, fec, self.redundant = plan

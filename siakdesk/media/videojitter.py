@@ -93,15 +93,16 @@ class HoleSkippingJitterBuffer(JitterBuffer):
 
     def _expired(self, now: float) -> int | None:
         """How far into the buffer the last packet missed for :data:`HOLE_TIMEOUT_S` sits
-        (None: no such packet).  Packets the buffer has already gone past are forgotten."""
+        (None: no such packet).  Packets the buffer has already gone past are forgotten
+        (one that comes after all is taken off the list in :meth:`add`)."""
         if self._origin is None or not self._missing:
             self._missing.clear()
             return None
         last = None
         for missed, since in list(self._missing.items()):
             offset = uint16_add(missed, -self._origin)
-            if offset >= self._capacity or self._packets[missed % self._capacity] is not None:
-                del self._missing[missed]  # behind the buffer, or here after all
+            if offset >= self._capacity:
+                del self._missing[missed]  # behind the buffer
             elif now - since >= HOLE_TIMEOUT_S and (last is None or offset > last):
                 last = offset
         return last

@@ -109,18 +109,17 @@ def quiet_when_idle(sender: RTCRtpSender, budget: ReportBudget) -> None:
     live media path from a dead one, and one alone in a room gets nothing else.
     """
     send = sender._send_rtcp
-    reported: list[int] = []
+    reported = 0  # the packet count the last report went out with
 
     async def send_rtcp(packets: list[Any]) -> None:
+        nonlocal reported
         report = next((p for p in packets if isinstance(p, RtcpSrPacket)), None)
         if report is not None:
             count = report.sender_info.packet_count
             now = budget.clock()
-            idle = count == (reported[-1] if reported else 0)
-            if idle and now - budget.last_sent < KEEPALIVE_REPORT_S:
+            if count == reported and now - budget.last_sent < KEEPALIVE_REPORT_S:
                 return  # nothing sent since the last report, and others keep the path alive
-            reported[:] = [count]
-            budget.last_sent = now
+            reported, budget.last_sent = count, now
         await send(packets)
 
     sender._send_rtcp = send_rtcp  # type: ignore[method-assign]
