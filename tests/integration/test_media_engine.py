@@ -100,7 +100,7 @@ async def test_the_server_sends_sender_reports_only_for_slots_that_carry_media(
         await send(data)
 
     transport._send_rtp = watch  # type: ignore[method-assign]
-    await asyncio.sleep(4.0)  # aiortc reports every 0.5-1.5 s
+    await asyncio.sleep(4.0)  # the window counted over (aiortc reports every 0.5-1.5 s)
     transport._send_rtp = send  # type: ignore[method-assign]
     # the two slots with Minas's audio and video report; the 36 empty ones keep quiet but
     # for one now and then when those two happened to leave a second without a report
@@ -116,8 +116,12 @@ async def test_one_alone_in_the_room_still_hears_from_the_server_every_second(
     """With no media to forward, an empty slot's report keeps the media path alive (the
     office takes 4 s without a packet for a dead path)."""
     minas = await make_bot("Minas")
-    await asyncio.sleep(1.0)
-    pc = server.meeting.rooms["siak"].participants[minas.session.participant_id or ""].pc
+    participant = server.meeting.rooms["siak"].participants[minas.session.participant_id or ""]
+    await eventually(
+        lambda: participant.pc is not None and participant.pc.connectionState == "connected",
+        within=10,
+    )
+    pc = participant.pc
     assert pc is not None
     transport = pc.getTransceivers()[0].sender.transport
     send = transport._send_rtp
@@ -129,7 +133,7 @@ async def test_one_alone_in_the_room_still_hears_from_the_server_every_second(
         await send(data)
 
     transport._send_rtp = watch  # type: ignore[method-assign]
-    await asyncio.sleep(6.0)
+    await asyncio.sleep(6.0)  # the window the reports are counted over, not a wait
     transport._send_rtp = send  # type: ignore[method-assign]
     gaps = [b - a for a, b in itertools.pairwise(reports)]
     assert 3 <= len(reports) <= 12 and max(gaps) < 2.5, reports  # ~1 a second, not 38
