@@ -262,6 +262,7 @@ class Bot:
             "speaker_started_at": self.speaker.started_at if self.speaker else None,
             "playout": self.session.playout_stats().as_json(),
             "uplink": list(self.session.uplink.timeline),
+            "probes": [list(p) for p in self.session.uplink.probes],
             "audio_log": self.audio_log,
         }
 

@@ -79,6 +79,7 @@ from siakdesk.core.protocol import (
     Message,
     Offer,
     ParticipantInfo,
+    ProbeResult,
     SlotAssignment,
     SlotCounts,
     SlotMap,
@@ -722,6 +723,8 @@ class MeetingSession:
                     self._answer.set_result(message.sdp)
             elif isinstance(message, SlotMap):
                 self._apply_slot_map(message.assignments)
+            elif isinstance(message, ProbeResult):
+                self.uplink.probe_result(message.received_kbps)
             elif isinstance(message, ParticipantJoinedMessage):
                 self._add_participant(message.participant)
             elif isinstance(message, ParticipantUpdatedMessage):

@@ -358,6 +358,17 @@ class Pong(Message, frozen=True, tag="pong"):
     nonce: int = 0
 
 
+class ProbeResult(Message, frozen=True, tag="probe_result"):
+    """What the server saw arrive from this participant during its last probe
+    (:mod:`siakdesk.media.probe`): everything it sent, in kbit/s on the wire."""
+
+    TYPE = "probe_result"
+    received_kbps: float
+    #: the probe's padding packets that arrived, and over how long
+    packets: int = 0
+    span_ms: int = 0
+
+
 class Error(Message, frozen=True, tag="error"):
     TYPE = "error"
     code: str
@@ -390,6 +401,7 @@ SERVER_MESSAGES: tuple[type[Message], ...] = (
     SlotMap,
     Pong,
     Error,
+    ProbeResult,
     ChatMessage,
     ChatAck,
     ChatHistoryReply,

@@ -8,7 +8,11 @@ report updates the :class:`~siakdesk.media.estimate.LinkEstimate`; then
 
 * the Opus encoder gets the loss of the audio stream (FEC strength, 60 ms
   frames on the worst links) and the estimate (60 ms frames on a thin link);
-* the VP8 encoder's ladder gets the estimate (its rung), and "hemat data".
+* the VP8 encoder's ladder gets the estimate (its rung), and "hemat data";
+* when the ladder asks for a probe before a rung up, the uplink sends it
+  (:func:`siakdesk.media.probe.send_padding` on the video sender) and hands the
+  server's answer (:meth:`Uplink.probe_result`) to the ladder; a failed probe
+  brings the estimate down to what the server saw arrive.
 
 Audio keeps its share: the ladder gives video only what is left after what
 the Opus encoder costs on the wire (at least
@@ -19,6 +23,7 @@ before audio would have to shrink.  Every step is kept in :attr:`timeline`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -26,12 +31,24 @@ from typing import Any
 
 from aiortc import RTCPeerConnection
 
+from siakdesk.media import probe
 from siakdesk.media.engine import encoder_of
 from siakdesk.media.estimate import CLEAR_LOSS, LinkEstimate, SenderReports
 from siakdesk.media.opusprofile import ProfiledOpusEncoder
-from siakdesk.media.videoladder import AUDIO_SHARE_KBPS, LadderVp8Encoder
+from siakdesk.media.videoladder import AUDIO_SHARE_KBPS, LadderVp8Encoder, VideoLadder
 
 logger = logging.getLogger(__name__)
+
+#: Receiver reports this long after a probe's padding still cover some of it (aiortc
+#: reports every 0.5-1.5 s; a full link delays them).
+PROBE_REPORTS_S = 2.0
+#: What a failed probe measured caps what audio is told the link carries for this long.
+MEASURED_KEEP_S = 60.0
+#: Audio is told the link carries no more than this many times what we sent, or
+#: this much more: 49 kbit/s of 60 ms packets (video off) stay on a "thin" link (under
+#: 120), 160x90 video and audio (90) make room for 20 ms packets.
+AUDIO_ROOM_FACTOR = 2.3
+AUDIO_ROOM_KBPS = 60.0
 
 
 class Uplink:
@@ -43,6 +60,13 @@ class Uplink:
         self.sent_kbps = 0.0
         self.timeline: deque[dict[str, Any]] = deque(maxlen=7200)
         self._reports = SenderReports()
+        self._ladder: VideoLadder | None = None
+        self._probe_ask = 0
+        self._probe_task: asyncio.Task[int] | None = None
+        #: (when, what arrived, what was wanted) of each probe answered
+        self.probes: deque[tuple[float, float, float]] = deque(maxlen=100)
+        #: (when, kbit/s) of the last failed probe's measurement, until one passes
+        self._measured: tuple[float, float] | None = None
 
     def known(self) -> tuple[float | None, bool]:
         """What a new encoder starts from (see :data:`siakdesk.media.engine.uplink_known`):
@@ -68,6 +92,62 @@ class Uplink:
                 return encoder
         return None
 
+    def _probe(self, sender: Any, ladder: VideoLadder) -> None:
+        """Send the probe the ladder asks for, once per ask (see the module's notes)."""
+        self._ladder = ladder
+        ladder.can_probe = probe.can_probe(sender)
+        wanted = ladder.probe_wanted
+        if wanted is None or ladder.probe_asks == self._probe_ask:
+            return
+        if self._probe_task is not None and not self._probe_task.done():
+            return
+        self._probe_ask = ladder.probe_asks
+        # padding on top of what the encoders send now, up to what the rung above needs
+        media = ladder.rung.kbps + ladder.audio_kbps
+        padding = max(0.0, wanted * 1.05 - media)
+        logger.info("uplink: probing %.0f kbit/s (%.0f of padding)", wanted, padding)
+        self._probe_task = asyncio.ensure_future(probe.send_padding(sender, padding))
+        now = time.monotonic()
+        self.estimate.settle(now + probe.PROBE_S + PROBE_REPORTS_S)
+
+    def probe_result(self, received_kbps: float, now: float | None = None) -> None:
+        """The server's answer to our last probe: what it saw arrive (kbit/s)."""
+        now = time.monotonic() if now is None else now
+        ladder = self._ladder
+        if ladder is None or ladder.probe_wanted is None:
+            return
+        wanted = ladder.probe_wanted
+        self.probes.append((now, received_kbps, wanted))
+        if ladder.probe_done(now, received_kbps):
+            self._measured = None
+        else:
+            # the link said what it carries: no more than that until it says otherwise
+            self.estimate.measured(now, received_kbps)
+            self.estimate.settle(now + PROBE_REPORTS_S / 2)  # reports of the probe to come
+            self._measured = (now, received_kbps)
+
+    def _audio_link(self, estimate: float, now: float) -> float:
+        """What the Opus encoder is told the link carries: the estimate, but no more than
+        a failed probe measured lately, nor, with video off, much more than we send.
+
+        The estimate grows while nothing tests it; audio's copies at 20 ms (74
+        kbit/s) on a link that carries 64 are a full queue (measured in the namespace
+        lab: video off after a drop to 64 kbit/s, the estimate grew to 139 and audio
+        went to 20 ms)."""
+        link = estimate
+        if self._ladder is not None and self._ladder.rung.off:
+            # the ladder's probes test the link while video is on; with it off, audio
+            # alone would take the estimate at its word (an office with no camera has
+            # no ladder, and its audio goes by the estimate: nothing else tests it)
+            sent = self.estimate.sent_peak()
+            link = min(estimate, max(AUDIO_ROOM_FACTOR * sent, sent + AUDIO_ROOM_KBPS))
+        if self._measured is not None:
+            at, kbps = self._measured
+            if now - at < MEASURED_KEEP_S:
+                return min(link, kbps)
+            self._measured = None
+        return link
+
     async def poll(
         self, pc: RTCPeerConnection, now: float | None = None, busy_s: float = 0.0
     ) -> None:
@@ -78,9 +158,10 @@ class Uplink:
         now = time.monotonic() if now is None else now
         senders = self._senders(pc)
         encoders = [encoder_of(s) for s in senders]
-        for encoder in encoders:
+        for sender, encoder in zip(senders, encoders, strict=True):
             if isinstance(encoder, LadderVp8Encoder):
                 encoder.ladder.set_data_saver(self.data_saver)
+                self._probe(sender, encoder.ladder)
         reading = await self._reports.read(senders, now)
         if reading is None:
             return
@@ -102,7 +183,7 @@ class Uplink:
                 audio_loss = [r.loss for r in fresh if r.kind == "audio"]
                 if audio_loss:
                     encoder.set_loss(100 * audio_loss[0])
-                encoder.set_link(estimate)
+                encoder.set_link(self._audio_link(estimate, now))
             elif isinstance(encoder, LadderVp8Encoder):
                 if audio is not None:
                     encoder.ladder.audio_kbps = max(AUDIO_SHARE_KBPS, audio.wire_kbps)

@@ -34,7 +34,11 @@ is sent).  Same signals, same rules:
   median-of-three rule let a failed probe flood the link for 3.5 s, most of a
   second of it after the first report of 38 % loss;
 * after reports stopped for 3.5 s (an outage, a reconnect) it holds for 2.5 s:
-  the loss the first reports carry is the outage's, not the link's.
+  the loss the first reports carry is the outage's, not the link's;
+* while the ladder's probe (:mod:`siakdesk.media.probe`) overfills the link on
+  purpose, and for 2 s after, it holds too (:meth:`LinkEstimate.settle`); a
+  failed probe's answer, what the server saw arrive, is the new estimate
+  (:meth:`LinkEstimate.measured`).
 
 The round-trip time aiortc measures includes the time the report waited for
 our own event loop: a busy loop (a server forwarding to many, an office PC
@@ -180,7 +184,7 @@ class LinkEstimate:
         if settling:
             pass  # just back from an outage: neither congestion nor room can be told yet
         elif congested and now >= self._cut_again_at:
-            delivered = max(rate for _, rate in self._sent) * (1 - loss)
+            delivered = self.sent_peak() * (1 - loss)
             self.kbps = max(self.min_kbps, min(self.kbps, BACKOFF * delivered))
             self._hold_until = now + HOLD_AFTER_DROP_S
             self._cut_again_at = now + CUT_INTERVAL_S
@@ -190,6 +194,26 @@ class LinkEstimate:
             self.kbps = min(self.max_kbps, self.kbps * GROWTH_PER_S**dt)
         self.history.append(Sample(now, sent_kbps, loss, rtt, self.kbps, busy_s))
         return self.kbps
+
+    def sent_peak(self) -> float:
+        """The most we sent over the last :data:`SENT_PEAK_S` (kbit/s; 0 before a report)."""
+        return max((rate for _, rate in self._sent), default=0.0)
+
+    def measured(self, now: float, kbps: float) -> float:
+        """A probe (:mod:`siakdesk.media.probe`) saw the link carry only ``kbps``: the
+        estimate is no more than that, and holds for a while before it grows again."""
+        if kbps < self.kbps:
+            self.kbps = max(self.min_kbps, kbps)
+            self._hold_until = max(self._hold_until, now + HOLD_AFTER_DROP_S)
+        return self.kbps
+
+    def settle(self, until: float) -> None:
+        """Reports until then are no measure of the link: a probe is overfilling it on
+        purpose (its own answer says what the link carries; a cut on the loss and queue
+        it made would take the estimate far under that, measured on the benchmark's 3g
+        link: a start probe's loss cut the estimate to 163 kbit/s, and the video to
+        160x90, right after the probe had measured 242)."""
+        self._settle_until = max(self._settle_until, until)
 
 
 class LoopLag:

@@ -23,6 +23,22 @@ for half a minute (a link that was down again and again, say) from one that is
 lossy and full.
 "Hemat data" (data saver) caps it at 320x180.
 
+Where the uplink can probe (:mod:`siakdesk.media.probe`; ``can_probe``), a
+rung up is asked for first (:attr:`VideoLadder.probe_wanted`, the total kbit/s
+the rung and audio need) and taken only once a probe has passed
+(:meth:`VideoLadder.probe_done`): padding on top of the media tells whether the
+link carries that much, without a keyframe.  A failed probe counts as a failed
+try of that rung (its wait doubles).  No answer within :data:`PROBE_ANSWER_S`
+is a failed probe where the server has answered one before (nothing of it got
+through), and a plain try, as without probes, where it never has (a server
+that does not measure probes).
+
+A first connection (nothing known of the link) starts at 320x180
+(:data:`START_INDEX`) and probes for the top rung at once: the top if it
+passes, else the rung the server's measurement allows.  It used to start at
+the top, and on a thin link that was a second or two of a 640x360 keyframe and
+its stream in a full queue, then a fall to 160x90 and a slow climb back.
+
 :class:`LadderVp8Encoder` is aiortc's VP8 encoder run at the rung: it ignores
 the REMB value aiortc gives it (kept for the record), scales and thins the
 frames to the rung and encodes at the rung's bitrate, so the codec (and a
@@ -74,6 +90,12 @@ AUDIO_SHARE_KBPS = 40
 PROBE_FAILED_WITHIN_S = 10.0
 PROBE_BACKOFF_MAX_S = 120.0
 STABLE_AFTER_S = 30.0
+#: Where a first connection starts while its probe for the top rung is out (320x180).
+START_INDEX = 2
+#: A probe's answer is waited for this long before the rung is tried without one.
+PROBE_ANSWER_S = 4.0
+#: A probe passes when the server saw this share of what the rung needs arrive.
+PROBE_PASS = 0.85
 #: The highest rung with "hemat data" on.
 DATA_SAVER_TOP = 2
 
@@ -96,6 +118,19 @@ class VideoLadder:
         self._moved_up_at: float | None = None
         self._moved_at = 0.0
         self.changes = 0
+        #: the uplink can probe before a rung up (see the module's notes)
+        self.can_probe = False
+        #: total kbit/s (video and audio) a probe should show the link carries; None: no
+        #: probe wanted
+        self.probe_wanted: float | None = None
+        self._probe_asked_at = 0.0
+        self._probe_passed = False
+        self._probe_for = self.index
+        self._starting = False
+        #: how many probes were asked for (the uplink sends one per ask)
+        self.probe_asks = 0
+        self.probes_passed = 0
+        self.probes_failed = 0
 
     @property
     def rung(self) -> Rung:
@@ -126,27 +161,53 @@ class VideoLadder:
                 return index
         return len(LADDER) - 1
 
+    def start_low(self) -> None:
+        """A first connection, nothing known of the link: start at :data:`START_INDEX`
+        and probe for the top rung at once (see the module's notes)."""
+        if self.index < START_INDEX:
+            self.index = START_INDEX
+            self._starting = True
+
     def update(self, estimate_kbps: float | None, now: float) -> Rung:
         """The rung for an estimate of the link (kbit/s, all media); None: no estimate yet."""
+        if self._starting:
+            if self.can_probe and self._probed(now, self.top):
+                self._starting = False
+                if self._probe_passed:
+                    self._move(self.top, now, estimate_kbps)
+                    return self.rung
+            elif not self.can_probe and estimate_kbps is not None:
+                # no probes: the first estimate decides, as it did before probes
+                self._starting = False
+                best = self.fitting(estimate_kbps - self.audio_kbps)
+                if best < self.index:
+                    self._move(best, now, estimate_kbps)
         if estimate_kbps is None:
             return self.rung
         available = estimate_kbps - self.audio_kbps
         target = self.fitting(available)
         if target > self.index:  # worse: down at once (the estimate falls only on congestion)
             self._room_since = None
+            self._starting = False
             if self._moved_up_at is not None and now - self._moved_up_at < PROBE_FAILED_WITHIN_S:
                 failed = self.index  # the rung just tried did not hold
                 self._waits[failed] = min(PROBE_BACKOFF_MAX_S, 2 * self.up_after_for(failed))
             self._move(target, now, estimate_kbps)
+        elif self._starting:
+            pass  # the start's probe decides
         elif self.index > self.top and available >= LADDER[self.index - 1].kbps * self.up_margin:
             if self._room_since is None:
                 self._room_since = now
-            if now - self._room_since >= self.up_after:
+            goal = self._goal(available, now - self._room_since)
+            if goal is not None and self._probed(now, goal):
                 self._waits.pop(self.index, None)  # this rung held: on to the next
-                self._move(self.index - 1, now, estimate_kbps)
+                # a probe that passed shows its rung fits; a plain try is one rung up
+                up = self._probe_for if self._probe_passed else self.index - 1
+                self._move(up, now, estimate_kbps)
                 self._moved_up_at = now
         else:
             self._room_since = None
+            self.probe_wanted = None
         if self._moved_up_at is not None and now - self._moved_up_at >= PROBE_FAILED_WITHIN_S:
             self._waits.pop(self.index, None)  # the try held: the link had that room
             self._moved_up_at = None
@@ -154,17 +215,87 @@ class VideoLadder:
             self._waits.clear()
         return self.rung
 
+    def _goal(self, available: float, room_for: float) -> int | None:
+        """The rung to go up to after ``room_for`` seconds with ``available`` kbit/s for
+        video: the one above, once it has waited its wait; with probes, the highest that
+        has (a probe shows the link carries it before the ladder goes there, so a link
+        back from a drop climbs in one step, not one rung per 5 s)."""
+        above = self.index - 1
+        if room_for < self.up_after_for(above):
+            return None
+        goal = above
+        while self.can_probe and goal > self.top:
+            higher = goal - 1
+            fits = available >= LADDER[higher].kbps * self.up_margin
+            if not fits or room_for < self.up_after_for(higher):
+                break
+            goal = higher
+        return goal
+
+    def _probed(self, now: float, index: int) -> bool:
+        """Whether rung ``index`` may be tried now: a probe for it passed, none can be
+        sent, or one was asked for and no answer came (a plain try, as without probes)."""
+        if not self.can_probe or self._probe_passed:
+            return True
+        if self.probe_wanted is not None and index < self._probe_for:
+            self.probe_wanted = None  # more room since it was asked: ask for more
+        if self.probe_wanted is None:
+            self.probe_wanted = LADDER[index].kbps * self.up_margin + self.audio_kbps
+            self._probe_for = index
+            self._probe_asked_at = now
+            self.probe_asks += 1
+            return False
+        if now - self._probe_asked_at >= PROBE_ANSWER_S:
+            if self.probes_passed or self.probes_failed:
+                # the server answers probes: none of this one's padding got through a
+                # link already full (measured on 64 kbit/s), so the probe failed
+                self.probe_done(now, 0.0)
+                return False
+            logger.info("video: no answer to the probe for %s; the estimate decides", LADDER[index])
+            self.probe_wanted = None
+            return True
+        return False
+
+    def probe_done(self, now: float, received_kbps: float) -> bool:
+        """The server saw ``received_kbps`` arrive during the probe asked for; True: it
+        passed (its rung is taken at the next frame)."""
+        wanted = self.probe_wanted
+        if wanted is None:
+            return False  # no longer wanted (the room went): nothing to decide
+        passed = received_kbps >= PROBE_PASS * wanted
+        logger.info(
+            "video: probe for %s %s: %.0f of %.0f kbit/s arrived",
+            LADDER[self._probe_for],
+            "passed" if passed else "failed",
+            received_kbps,
+            wanted,
+        )
+        if passed:
+            self._probe_passed = True
+            self.probes_passed += 1
+        else:
+            failed = self._probe_for
+            self._waits[failed] = min(PROBE_BACKOFF_MAX_S, 2 * self.up_after_for(failed))
+            self.probe_wanted = None
+            self._room_since = None
+            self._starting = False
+            self.probes_failed += 1
+        return passed
+
     def up_after_for(self, index: int) -> float:
         """How long rung ``index`` must fit before it is tried."""
         return self._waits.get(index, self.base_up_after)
 
-    def _move(self, index: int, now: float, estimate_kbps: float) -> None:
-        logger.info("video: %s -> %s (%.0f kbit/s)", self.rung, LADDER[index], estimate_kbps)
+    def _move(self, index: int, now: float, estimate_kbps: float | None) -> None:
+        known = "no estimate yet" if estimate_kbps is None else f"{estimate_kbps:.0f} kbit/s"
+        logger.info("video: %s -> %s (%s)", self.rung, LADDER[index], known)
         self.index = index
         self.changes += 1
         self._moved_at = now
         self._moved_up_at = None
         self._room_since = None
+        self.probe_wanted = None
+        self._probe_passed = False
 
 
 class LadderVp8Encoder(Vp8Encoder):
@@ -196,6 +327,8 @@ class LadderVp8Encoder(Vp8Encoder):
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         assert isinstance(frame, av.VideoFrame)
         self.frames_in += 1
+        if self.frames_in == 1 and self.estimate_kbps is None:
+            self.ladder.start_low()  # nothing known of the link yet: probe before the top
         rung = self.ladder.update(self.estimate_kbps, self._clock())
         if rung.off:
             return [], 0

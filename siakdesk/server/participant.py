@@ -14,6 +14,7 @@ from aiortc import sdp as aiortc_sdp
 from siakdesk.core import protocol
 from siakdesk.core.icepolicy import rtc_configuration
 from siakdesk.core.protocol import ParticipantInfo, ProtocolError, SlotCounts
+from siakdesk.media.probe import ArrivalMeter
 from siakdesk.server.forwarding import (
     Publication,
     ReportBudget,
@@ -117,6 +118,8 @@ class Participant:
         self.pc: RTCPeerConnection | None = None
         self.publications: dict[str, Publication] = {}
         self.slots: list[SlotTrack] = []
+        #: what arrives from this participant's media connection: its probes' rates
+        self.arrivals: ArrivalMeter | None = None
         self._outbox: deque[str] = deque()
         self._wakeup = asyncio.Event()
         self._drained = asyncio.Event()
@@ -216,6 +219,9 @@ class Participant:
                 kind, mid = transceiver.kind, transceiver.mid
                 if mid is None:
                     continue
+                if self.arrivals is None:  # one transport for all (bundled)
+                    self.arrivals = ArrivalMeter(self._probe_measured)
+                    ArrivalMeter.install(transceiver.receiver.transport, self.arrivals)
                 if directions.get(mid) == "sendonly":
                     self.publications[kind] = Publication(kind, self.id, transceiver.receiver)
                 else:
@@ -230,6 +236,13 @@ class Participant:
             await self.close_media()
             raise ProtocolError("bad_sdp", f"the offer could not be answered: {exc}") from None
         return pc.localDescription.sdp
+
+    def _probe_measured(self, kbps: float, packets: int, span_s: float) -> None:
+        self.post(
+            protocol.ProbeResult(
+                received_kbps=round(kbps, 1), packets=packets, span_ms=round(1000 * span_s)
+            )
+        )
 
     def _on_connection_state(self) -> None:
         if self.pc is None:
@@ -266,6 +279,9 @@ class Participant:
         publications, self.publications = list(self.publications.values()), {}
         slots, self.slots = self.slots, []
         pc, self.pc = self.pc, None
+        if self.arrivals is not None:
+            self.arrivals.close()
+            self.arrivals = None
         return publications, slots, pc
 
     @staticmethod

@@ -64,10 +64,19 @@ async def test_a_clear_link_sends_the_top_rung_through_our_encoders(
     await kandis.wait_for_more_from(["Minas"], audio=20, video=5)
     encoders = senders(minas)
     assert isinstance(encoders["audio"], ProfiledOpusEncoder)
-    assert isinstance(encoders["video"], LadderVp8Encoder)
-    # the RTP stream the server received: VP8 keyframes of the top rung's size
+    video_encoder = encoders["video"]
+    assert isinstance(video_encoder, LadderVp8Encoder)
+    # the RTP stream the server received: VP8 keyframes of the top rung's size, once the
+    # start's probe (padding on the real RTX stream, measured by the real server) passed
     video = publication(server, minas, "video")
-    assert (video.width, video.height) == CAMERA
+    await eventually(lambda: (video.width, video.height) == CAMERA, within=10)
+    probes = list(minas.session.uplink.probes)
+    assert video_encoder.ladder.probes_passed >= 1 and probes, probes
+    _at, received, wanted = probes[0]
+    assert received >= 0.85 * wanted, probes
+    server_side = server.meeting.rooms["siak"].participants[minas.session.participant_id or ""]
+    assert server_side.arrivals is not None and server_side.arrivals.trains >= 1
+    await kandis.wait_for_more_from(["Minas"], audio=0, video=5)
     assert kandis.received["Minas"].video_size == CAMERA
     # and what Kandis heard went through the adaptive playout, nothing concealed
     stats = kandis.session.playout_stats()
@@ -148,7 +157,7 @@ async def test_a_congested_uplink_steps_the_video_down_and_audio_keeps_flowing(
     kandis = await make_bot("Kandis")
     await kandis.wait_for_more_from(["Minas"], audio=20, video=5)
     video = publication(server, minas, "video")
-    assert (video.width, video.height) == CAMERA
+    await eventually(lambda: (video.width, video.height) == CAMERA, within=10)
     link.impairment = Impairment(loss=0.3)  # more than 10 % lost: congestion, to GCC too
     encoder = senders(minas)["video"]
     assert isinstance(encoder, LadderVp8Encoder)

@@ -10,7 +10,14 @@ import itertools
 import av
 import numpy as np
 
-from siakdesk.media.videoladder import LADDER, LadderVp8Encoder, Rung, VideoLadder
+from siakdesk.media.videoladder import (
+    AUDIO_SHARE_KBPS,
+    LADDER,
+    PROBE_ANSWER_S,
+    LadderVp8Encoder,
+    Rung,
+    VideoLadder,
+)
 
 
 def run(ladder: VideoLadder, script: list[tuple[float, float]], step: float = 0.1) -> list[str]:
@@ -28,6 +35,65 @@ def run(ladder: VideoLadder, script: list[tuple[float, float]], step: float = 0.
 def test_starts_at_the_top_and_holds_without_an_estimate() -> None:
     ladder = VideoLadder()
     assert str(ladder.update(None, 0.0)) == "640x360@15"
+
+
+def test_a_first_connection_starts_low_and_a_passed_probe_takes_it_to_the_top() -> None:
+    ladder = VideoLadder()
+    ladder.can_probe = True
+    ladder.start_low()
+    assert str(ladder.update(None, 0.0)) == "320x180@12"
+    # it asks at once for what the top rung and audio need, and holds until the answer
+    assert ladder.probe_wanted == 500 * 1.25 + AUDIO_SHARE_KBPS and ladder.probe_asks == 1
+    assert str(ladder.update(800.0, 0.5)) == "320x180@12"
+    assert ladder.probe_done(1.0, 0.9 * ladder.probe_wanted)
+    assert str(ladder.update(800.0, 1.1)) == "640x360@15" and ladder.probe_wanted is None
+
+
+def test_a_failed_start_probe_leaves_the_rung_to_the_estimate() -> None:
+    ladder = VideoLadder()
+    ladder.can_probe = True
+    ladder.start_low()
+    ladder.update(None, 0.0)
+    assert not ladder.probe_done(1.0, 240.0)  # a 256 kbit/s link
+    # the uplink brings its estimate down to what arrived; 240 - 40 fits 320x180
+    assert str(ladder.update(240.0, 1.1)) == "320x180@12"
+    assert ladder.up_after_for(0) == 10.0  # the top's wait doubled
+    assert str(ladder.update(60.0, 1.2)) == "video off"  # and down at once as ever
+
+
+def test_probes_nobody_answers_leave_the_rung_to_the_estimate_and_plain_tries() -> None:
+    ladder = VideoLadder()
+    ladder.can_probe = True
+    ladder.start_low()
+    now, seen = 0.0, dict[str, float]()
+    while now < 20:
+        seen.setdefault(str(ladder.update(800.0, now)), now)
+        now = round(now + 0.1, 1)
+    # the start's probe unanswered for 4 s; then 5 s of room and another 4 s unanswered
+    # before each plain try, one rung at a time
+    assert seen == {"320x180@12": 0.0, "480x270@15": 13.0}, seen
+    assert ladder.probe_asks == 3
+
+
+def test_with_probes_a_rung_up_waits_for_a_passed_probe() -> None:
+    ladder = VideoLadder()
+    ladder.can_probe = True
+    ladder.update(256.0, 0.0)  # down to 320x180
+    for t in range(1, 12):  # room for 480x270: a probe is asked for after 5 s, not a try
+        ladder.update(600.0, float(t))
+        if ladder.probe_wanted is not None:
+            break
+    assert t == 6 and str(ladder.rung) == "320x180@12"
+    assert ladder.probe_wanted == 300 * 1.25 + AUDIO_SHARE_KBPS
+    assert not ladder.probe_done(6.5, 250.0)  # the link carries 250: no try at all
+    assert ladder.up_after_for(1) == 10.0
+    for t in range(7, 17):
+        ladder.update(600.0, float(t))
+    assert ladder.probe_wanted is None and str(ladder.rung) == "320x180@12"
+    ladder.update(600.0, 17.0)  # 10 s of room again: the next probe
+    assert ladder.probe_wanted is not None and ladder.probe_asks == 2
+    assert ladder.probe_done(17.5, 420.0)
+    assert str(ladder.update(600.0, 17.6)) == "480x270@15"
 
 
 def test_capacity_drop_goes_down_at_once_and_back_up_one_rung_at_a_time() -> None:
@@ -166,7 +232,11 @@ def test_encoder_follows_the_rung_and_rebuilds_only_on_a_change() -> None:
         assert encoder.codec is not None
         return encoder.codec
 
+    # nothing known of the link: 320x180 until a probe or the first estimate says more
+    assert 11 <= feed(15) <= 13 and codec().width == 320
+    encoder.set_estimate(2000)  # no probes from this encoder's uplink: the estimate decides
     assert feed(15) == 15 and codec().width == 640
+    codecs.clear()
     encoder.set_estimate(2000)
     encoder.target_bitrate = 30_000  # aiortc passes REMB on like this: recorded, not followed
     encoder.set_estimate(1800)  # wobbles within the rung: no new codec
@@ -185,3 +255,37 @@ def test_encoder_follows_the_rung_and_rebuilds_only_on_a_change() -> None:
     assert encoder.ladder.rung is LADDER[-1]
     payloads, _ = encoder.encode(frames(1, start=shot[0])[0])
     assert payloads == []  # video off: audio keeps the link
+
+
+def test_with_probes_a_link_back_from_a_drop_climbs_in_one_step() -> None:
+    ladder = VideoLadder()
+    ladder.can_probe = True
+    ladder.update(60.0, 0.0)
+    assert str(ladder.rung) == "video off"
+    for t in range(1, 7):  # the link is back; the estimate has grown past the top
+        ladder.update(2000.0, float(t))
+    # one probe for the top rung, not one rung every 5 s
+    assert ladder.probe_wanted == 500 * 1.25 + AUDIO_SHARE_KBPS
+    assert ladder.probe_done(6.5, 700.0)
+    assert str(ladder.update(2000.0, 6.6)) == "640x360@15"
+
+
+def test_once_the_server_answers_probes_an_unanswered_one_has_failed() -> None:
+    ladder = VideoLadder()
+    ladder.can_probe = True
+    ladder.start_low()
+    ladder.update(None, 0.0)
+    assert not ladder.probe_done(0.5, 60.0)  # the server answers: a 64 kbit/s link
+    ladder.update(60.0, 0.6)
+    assert str(ladder.rung) == "video off"
+    now = 0.6
+    while ladder.probe_wanted is None:  # room for 160x90 again (the estimate grew)
+        now += 0.1
+        ladder.update(200.0, now)
+    asked = now
+    while now < asked + PROBE_ANSWER_S + 0.5:  # no answer: nothing of it got through
+        now += 0.1
+        ladder.update(200.0, now)
+    assert str(ladder.rung) == "video off" and ladder.probes_failed == 2
+    # the probe was for the best rung the estimate had room for: 240x136 (index 3)
+    assert ladder.up_after_for(3) == 10.0
