@@ -724,7 +724,9 @@ class MeetingSession:
             elif isinstance(message, SlotMap):
                 self._apply_slot_map(message.assignments)
             elif isinstance(message, ProbeResult):
-                self.uplink.probe_result(message.received_kbps)
+                self.uplink.probe_result(
+                    message.received_kbps, message.packets, message.span_ms / 1000
+                )
             elif isinstance(message, ParticipantJoinedMessage):
                 self._add_participant(message.participant)
             elif isinstance(message, ParticipantUpdatedMessage):

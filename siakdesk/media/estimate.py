@@ -38,7 +38,8 @@ is sent).  Same signals, same rules:
 * while the ladder's probe (:mod:`siakdesk.media.probe`) overfills the link on
   purpose, and for 2 s after, it holds too (:meth:`LinkEstimate.settle`); a
   failed probe's answer, what the server saw arrive, is the new estimate
-  (:meth:`LinkEstimate.measured`).
+  (:meth:`LinkEstimate.measured`), and a passed one's is its floor
+  (:meth:`LinkEstimate.carried`).
 
 The round-trip time aiortc measures includes the time the report waited for
 our own event loop: a busy loop (a server forwarding to many, an office PC
@@ -205,6 +206,13 @@ class LinkEstimate:
         if kbps < self.kbps:
             self.kbps = max(self.min_kbps, kbps)
             self._hold_until = max(self._hold_until, now + HOLD_AFTER_DROP_S)
+        return self.kbps
+
+    def carried(self, kbps: float) -> float:
+        """A probe saw the link carry ``kbps``: the estimate is at least that (it grows
+        only 8 % a second; a rung a passed probe let through must not be left at once
+        for an estimate that has not caught up)."""
+        self.kbps = min(self.max_kbps, max(self.kbps, kbps))
         return self.kbps
 
     def settle(self, until: float) -> None:

@@ -13,18 +13,21 @@ after the codec opened is ignored; aiortc's only way is a new codec).
 
 So, as libwebrtc does before it raises its estimate (its ``ProbeController``):
 when the ladder has seen room for the next rung long enough, the office first
-sends :data:`PROBE_S` of padding on top of its media, at the rate the next rung
-would need (:func:`send_padding`).  Padding is RTP packets of the video
-sender's retransmission (RTX) stream that carry no payload, only RTP padding:
+sends :data:`PROBE_S` (or more, :func:`duration`) of padding on top of its
+media, at the rate the next rung would need (:func:`send_padding`).  Padding
+is RTP packets of the video sender's retransmission (RTX) stream that carry no
+payload, only RTP padding:
 aiortc's receiver counts them and drops them (an RTX packet with no original
 sequence number in it), so they never reach a decoder.  The server sees them
 arrive (:class:`ArrivalMeter`, on the DTLS transport of the publisher's peer
 connection) and measures the rate at which *everything* from that office
 arrived in the second half of the train (the first half can pass at the line's
 speed while a token bucket's burst lasts), and tells the office in a
-``probe_result`` message.  If that is close to what the rung needs, the ladder
-goes up; if not, the link has told us its capacity: the estimate comes down
-to it and that rung waits twice as long before the next probe.  A probe that
+``probe_result`` message, with how many padding packets came and over how
+long.  If (nearly) all came, over (nearly) the time they were sent in
+(:func:`passed`), the ladder goes up; if not, the link has told us its
+capacity: the estimate comes down to the rate measured and that rung waits
+twice as long before the next probe.  A probe that
 fails costs about :data:`PROBE_S` of a queue, not seconds of one, and no
 keyframe.  No answer (an old server) within the ladder's wait means a plain try
 of the rung, as before.
@@ -37,6 +40,7 @@ payload type, SSRC and sequence counter (private in aiortc 1.16, guarded by
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import struct
 import time
@@ -49,8 +53,21 @@ from aiortc.utils import uint16_add
 
 logger = logging.getLogger(__name__)
 
-#: How long a probe's padding is sent for.
-PROBE_S = 0.3
+#: How long a probe's padding is sent for.  Long enough for a queue to show (a link
+#: that carries 80 % of the probe's rate adds 40 ms to its arrival); short, because
+#: on a thin link the probe is a queue in front of the speech: on the benchmark's 3g
+#: link, 0.3 s probes for 640x360 queued 370 ms and moved the playout's delay by as
+#: much in the middle of a sentence (PESQ-WB of that half-loop 1.58).
+PROBE_S = 0.2
+#: ... but at least this much padding, however long it takes (up to
+#: :data:`PROBE_MAX_S`): a token bucket lets a burst through at the line's speed
+#: (``tbf``'s is 3000 bytes in the namespace lab), and a probe smaller than a couple
+#: of bursts shows no queue at all.  Measured on the four-office run's 128 kbit/s
+#: link: probes of 6 and 13 padding packets (2-4 KB) for 186 and 237 kbit/s passed,
+#: and the rungs they let through lasted 3-6 s; one of 26 (8 KB) that overfilled it
+#: by a fifth passed too.
+MIN_PROBE_BYTES = 12000
+PROBE_MAX_S = 1.2
 #: RTP padding is counted in one byte: a padding-only packet carries at most this much.
 PADDING_BYTES = 255
 #: Headers of a padding packet on the wire: RTP 12, SRTP tag 10, UDP and IPv4 28.
@@ -66,6 +83,16 @@ MIN_PACKETS = 5
 MIN_SPAN_S = 0.05
 #: Pacing tick of the padding.
 TICK_S = 0.01
+#: A probe passes when this share of its padding arrived ...
+PASS_PACKETS = 0.9
+#: ... over no more than this much longer than it was sent over (and a bit: the
+#: server's own loop stamps the arrivals).  0.2 s sent arriving over 0.25 s means the
+#: link carried ~80 % of the probe's rate: a queue grew by 50 ms in 0.2 s.  Measured:
+#: a clear link 0-4 ms longer (five processes on two cores too); the 128 kbit/s link of
+#: the four-office run 0.27 -> 0.37 s with all 19 packets (1.25x and 40 ms let it pass).
+#: Mostly absolute: a long probe on a thin link shows a small excess as a small queue.
+PASS_SPAN = 1.05
+PASS_SPAN_SLACK_S = 0.04
 
 _SEQUENCE = "_RTCRtpSender__rtx_sequence_number"
 _PAYLOAD_TYPE = "_RTCRtpSender__rtx_payload_type"
@@ -79,6 +106,13 @@ def can_probe(sender: Any) -> bool:
         and isinstance(getattr(sender, "_rtx_ssrc", None), int)
         and getattr(sender, "transport", None) is not None
     )
+
+
+def duration(kbps: float) -> float:
+    """How long a probe with ``kbps`` of padding lasts (see :data:`MIN_PROBE_BYTES`)."""
+    if kbps <= 0:
+        return 0.0
+    return min(PROBE_MAX_S, max(PROBE_S, MIN_PROBE_BYTES * 8 / (kbps * 1000)))
 
 
 def padding_packet(sender: Any) -> bytes:
@@ -95,25 +129,54 @@ def padding_packet(sender: Any) -> bytes:
     return packet.serialize()
 
 
-async def send_padding(sender: Any, kbps: float, seconds: float = PROBE_S) -> int:
-    """Send padding at ``kbps`` (on the wire) for ``seconds``; return the bytes sent."""
+@dataclasses.dataclass(frozen=True)
+class Sent:
+    """What :func:`send_padding` sent: padding packets, and from the first to the last."""
+
+    packets: int = 0
+    span_s: float = 0.0
+
+
+async def send_padding(sender: Any, kbps: float, seconds: float | None = None) -> Sent:
+    """Send padding at ``kbps`` (on the wire) for ``seconds`` (:func:`duration`), paced."""
+    seconds = duration(kbps) if seconds is None else seconds
     if not can_probe(sender) or kbps <= 0:
-        return 0
+        return Sent()
     wire = PADDING_BYTES + PADDING_OVERHEAD
     start = time.monotonic()
-    sent = 0
+    first = last = start
+    sent = packets = 0
     while True:
         elapsed = time.monotonic() - start
-        if elapsed >= seconds:
-            return sent
+        # a late wake-up (a busy loop) sends what is due at once, the last one too
         due = kbps * 1000 / 8 * min(seconds, elapsed + TICK_S)
         while sent + wire <= due:
             try:
                 await sender.transport._send_rtp(padding_packet(sender))
             except ConnectionError:
-                return sent
+                return Sent(packets, last - first)
+            last = time.monotonic()
+            if not packets:
+                first = last
             sent += wire
+            packets += 1
+        if elapsed >= seconds:
+            return Sent(packets, last - first)
         await asyncio.sleep(TICK_S)
+
+
+def passed(sent: Sent, received_packets: int, received_span_s: float) -> bool:
+    """Whether the link carried a probe: (nearly) all of its padding arrived, and over
+    (nearly) the time it was sent in.  A link without the room queues the probe (its
+    arrival stretches out, measured on the benchmark's 256 kbit/s link: 0.3 s sent,
+    0.5 s and more arriving) or drops it.  This, not the rate measured, decides: that
+    rate carries the media's own bursts (a 1.5 KB picture every 83 ms) and a busy
+    server's lateness, and a probe on a clear link measured 280-360 of 425 kbit/s on
+    the benchmark's four-office run, where five processes share two cores."""
+    if sent.packets < MIN_PACKETS:
+        return False
+    arrived = received_packets >= PASS_PACKETS * sent.packets
+    return arrived and received_span_s <= PASS_SPAN * sent.span_s + PASS_SPAN_SLACK_S
 
 
 def is_padding_only(data: bytes) -> bool:

@@ -27,11 +27,11 @@ Where the uplink can probe (:mod:`siakdesk.media.probe`; ``can_probe``), a
 rung up is asked for first (:attr:`VideoLadder.probe_wanted`, the total kbit/s
 the rung and audio need) and taken only once a probe has passed
 (:meth:`VideoLadder.probe_done`): padding on top of the media tells whether the
-link carries that much, without a keyframe.  A failed probe counts as a failed
-try of that rung (its wait doubles).  No answer within :data:`PROBE_ANSWER_S`
-is a failed probe where the server has answered one before (nothing of it got
-through), and a plain try, as without probes, where it never has (a server
-that does not measure probes).
+link carries that much, without a keyframe.  A failed probe counts as a
+failed try of that rung and of those above it (their waits double).  No answer
+within :data:`PROBE_ANSWER_S` is a failed probe where the server has answered
+one before (nothing of it got through), and a plain try, as without probes,
+where it never has (a server that does not measure probes).
 
 A first connection (nothing known of the link) starts at 320x180
 (:data:`START_INDEX`) and probes for the top rung at once: the top if it
@@ -96,6 +96,12 @@ START_INDEX = 2
 PROBE_ANSWER_S = 4.0
 #: A probe passes when the server saw this share of what the rung needs arrive.
 PROBE_PASS = 0.85
+#: After a probe passed, for this long the next one may come after
+#: :data:`FOLLOW_UP_WAIT_S` of room, for up to :data:`FOLLOW_UP_FACTOR` x what arrived
+#: (libwebrtc probes again at twice the rate after a probe that passed).
+FOLLOW_UP_S = 10.0
+FOLLOW_UP_WAIT_S = 2.0
+FOLLOW_UP_FACTOR = 2.0
 #: The highest rung with "hemat data" on.
 DATA_SAVER_TOP = 2
 
@@ -127,6 +133,9 @@ class VideoLadder:
         self._probe_passed = False
         self._probe_for = self.index
         self._starting = False
+        #: when a probe last passed, and what arrived during it
+        self._passed_at: float | None = None
+        self._passed_kbps = 0.0
         #: how many probes were asked for (the uplink sends one per ask)
         self.probe_asks = 0
         self.probes_passed = 0
@@ -195,10 +204,12 @@ class VideoLadder:
             self._move(target, now, estimate_kbps)
         elif self._starting:
             pass  # the start's probe decides
-        elif self.index > self.top and available >= LADDER[self.index - 1].kbps * self.up_margin:
+        elif self.index > self.top and (room := self._room(available, now)) >= (
+            LADDER[self.index - 1].kbps * self.up_margin
+        ):
             if self._room_since is None:
                 self._room_since = now
-            goal = self._goal(available, now - self._room_since)
+            goal = self._goal(room, now - self._room_since, self._following_up(now))
             if goal is not None and self._probed(now, goal):
                 self._waits.pop(self.index, None)  # this rung held: on to the next
                 # a probe that passed shows its rung fits; a plain try is one rung up
@@ -215,19 +226,38 @@ class VideoLadder:
             self._waits.clear()
         return self.rung
 
-    def _goal(self, available: float, room_for: float) -> int | None:
+    def _following_up(self, now: float) -> bool:
+        """A probe passed lately: the link may have much more room (it came back)."""
+        return self._passed_at is not None and now - self._passed_at < FOLLOW_UP_S
+
+    def _room(self, available: float, now: float) -> float:
+        """What there is room for going up (kbit/s of video): what the estimate leaves,
+        or, following up a probe that passed, up to twice what arrived then (probes show
+        it; the estimate only grows 8 % a second, and a link back at 2 Mbit/s after a
+        drop took 18-23 s to be climbed rung by rung, as the estimate grew)."""
+        if self._following_up(now):
+            return max(available, FOLLOW_UP_FACTOR * self._passed_kbps - self.audio_kbps)
+        return available
+
+    def _goal(self, available: float, room_for: float, quick: bool = False) -> int | None:
         """The rung to go up to after ``room_for`` seconds with ``available`` kbit/s for
-        video: the one above, once it has waited its wait; with probes, the highest that
-        has (a probe shows the link carries it before the ladder goes there, so a link
-        back from a drop climbs in one step, not one rung per 5 s)."""
+        video: the one above, once it has waited its wait (:data:`FOLLOW_UP_WAIT_S`
+        after a probe passed, ``quick``); with probes, the highest that has (a probe
+        shows the link carries it before the ladder goes there, so a link back from a
+        drop climbs in one step, not one rung per 5 s)."""
         above = self.index - 1
-        if room_for < self.up_after_for(above):
+        wait = self.up_after_for(above)
+        if quick and above not in self._waits:
+            wait = min(wait, FOLLOW_UP_WAIT_S)
+        if room_for < wait:
             return None
         goal = above
-        while self.can_probe and goal > self.top:
+        # past rungs that have not failed lately: where one did, the next probe is for
+        # it alone (a probe for more overfills the link the more)
+        while self.can_probe and goal > self.top and goal not in self._waits:
             higher = goal - 1
             fits = available >= LADDER[higher].kbps * self.up_margin
-            if not fits or room_for < self.up_after_for(higher):
+            if not fits or (room_for < self.up_after_for(higher) and not quick):
                 break
             goal = higher
         return goal
@@ -249,20 +279,22 @@ class VideoLadder:
             if self.probes_passed or self.probes_failed:
                 # the server answers probes: none of this one's padding got through a
                 # link already full (measured on 64 kbit/s), so the probe failed
-                self.probe_done(now, 0.0)
+                self.probe_done(now, 0.0, passed=False)
                 return False
             logger.info("video: no answer to the probe for %s; the estimate decides", LADDER[index])
             self.probe_wanted = None
             return True
         return False
 
-    def probe_done(self, now: float, received_kbps: float) -> bool:
-        """The server saw ``received_kbps`` arrive during the probe asked for; True: it
-        passed (its rung is taken at the next frame)."""
+    def probe_done(self, now: float, received_kbps: float, passed: bool | None = None) -> bool:
+        """The server saw ``received_kbps`` arrive during the probe asked for, and the
+        uplink says whether it ``passed`` (:func:`siakdesk.media.probe.passed`; None:
+        by the rate alone).  True: its rung is taken at the next frame."""
         wanted = self.probe_wanted
         if wanted is None:
             return False  # no longer wanted (the room went): nothing to decide
-        passed = received_kbps >= PROBE_PASS * wanted
+        if passed is None:
+            passed = received_kbps >= PROBE_PASS * wanted
         logger.info(
             "video: probe for %s %s: %.0f of %.0f kbit/s arrived",
             LADDER[self._probe_for],
@@ -273,9 +305,11 @@ class VideoLadder:
         if passed:
             self._probe_passed = True
             self.probes_passed += 1
+            self._passed_at, self._passed_kbps = now, received_kbps
         else:
-            failed = self._probe_for
-            self._waits[failed] = min(PROBE_BACKOFF_MAX_S, 2 * self.up_after_for(failed))
+            # a link that does not carry this rung does not carry those above it either
+            for failed in range(self.top, self._probe_for + 1):
+                self._waits[failed] = min(PROBE_BACKOFF_MAX_S, 2 * self.up_after_for(failed))
             self.probe_wanted = None
             self._room_since = None
             self._starting = False

@@ -114,6 +114,18 @@ def test_one_lossy_report_does_not_flap_the_codec() -> None:
     assert encoder.settings["expected_loss"] == 5
 
 
+def test_a_lone_heavy_report_on_a_lossy_link_keeps_20_ms_packets() -> None:
+    encoder = ProfiledOpusEncoder()
+    for loss in (3.0, 4.0, 2.0, 3.0, 12.0, 3.0, 4.0, 15.0, 2.0, 3.0):  # 3 % and chance
+        encoder.set_loss(loss)
+        encode_all(encoder, frames(0.02, 440))
+    assert encoder.settings["expected_loss"] == 5 and encoder.frame_ms == 20
+    for _ in range(3):  # loss that stays: two reports are enough
+        encoder.set_loss(14.0)
+    encode_all(encoder, frames(0.1, 440))
+    assert encoder.settings["expected_loss"] == 10 and encoder.frame_ms == 60
+
+
 def test_a_low_bitrate_profile_uses_60_ms_frames_and_decodes() -> None:
     encoder = ProfiledOpusEncoder(AudioProfile(bitrate=16000))
     assert encoder.frame_ms == 60

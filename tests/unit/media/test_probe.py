@@ -56,14 +56,16 @@ def test_no_rtx_no_probe() -> None:
     sender = FakeSender()
     sender._RTCRtpSender__rtx_payload_type = None  # type: ignore[assignment]
     assert not probe.can_probe(sender)
-    assert asyncio.run(probe.send_padding(sender, 500)) == 0
+    assert asyncio.run(probe.send_padding(sender, 500)) == probe.Sent()
 
 
 def test_padding_goes_out_paced_at_the_asked_rate() -> None:
     sender = FakeSender()
     sent = asyncio.run(probe.send_padding(sender, 400, seconds=0.3))
     times = [at for at, _ in sender.transport.sent]
-    assert 0.8 * 400 * 0.3 * 1000 / 8 <= sent <= 1.1 * 400 * 0.3 * 1000 / 8
+    wire = sent.packets * (probe.PADDING_BYTES + probe.PADDING_OVERHEAD)
+    assert 0.9 * 400 * 0.3 * 1000 / 8 <= wire <= 1.05 * 400 * 0.3 * 1000 / 8
+    assert sent.packets == len(times) and abs(sent.span_s - (times[-1] - times[0])) < 0.01
     assert times[-1] - times[0] >= 0.25  # spread over the probe, not one burst
     first_tenth = [t for t in times if t - times[0] < 0.1]
     assert len(first_tenth) <= 0.45 * len(times)
@@ -133,3 +135,40 @@ def test_a_train_too_short_to_measure_is_not_reported() -> None:
         meter.note(packet.serialize(), at=n * 0.01)
     meter.finish()
     assert results == [] and meter.trains == 0
+
+
+def test_a_late_loop_still_sends_the_whole_probe() -> None:
+    sender = FakeSender()
+
+    async def late() -> probe.Sent:
+        real_sleep = asyncio.sleep
+
+        async def slow(seconds: float) -> None:  # a busy loop wakes 80 ms late
+            await real_sleep(seconds + 0.08)
+
+        probe.asyncio.sleep = slow  # type: ignore[assignment]
+        try:
+            return await probe.send_padding(sender, 400, seconds=0.3)
+        finally:
+            probe.asyncio.sleep = real_sleep
+
+    sent = asyncio.run(late())
+    wire = sent.packets * (probe.PADDING_BYTES + probe.PADDING_OVERHEAD)
+    assert wire >= 0.9 * 400 * 0.3 * 1000 / 8
+
+
+def test_a_probe_passes_when_its_padding_came_whole_and_on_time() -> None:
+    sent = probe.Sent(packets=30, span_s=0.29)
+    assert probe.passed(sent, 30, 0.30)
+    assert probe.passed(sent, 28, 0.34)  # a lost packet or two, a busy server
+    assert not probe.passed(probe.Sent(packets=19, span_s=0.27), 19, 0.37)  # 128 kbit/s
+    assert not probe.passed(sent, 20, 0.30)  # the link dropped a third of it
+    assert not probe.passed(sent, 30, 0.55)  # it all came, through a queue
+    assert not probe.passed(probe.Sent(packets=3, span_s=0.01), 3, 0.01)  # too little
+
+
+def test_a_small_probe_lasts_long_enough_to_be_more_than_a_burst() -> None:
+    assert probe.duration(600) == probe.PROBE_S  # 15 KB in 0.2 s
+    assert 0.85 < probe.duration(106) < 0.95  # 12 KB: four of tbf's bursts
+    assert probe.duration(20) == probe.PROBE_MAX_S
+    assert probe.duration(0) == 0.0

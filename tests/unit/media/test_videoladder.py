@@ -86,7 +86,7 @@ def test_with_probes_a_rung_up_waits_for_a_passed_probe() -> None:
     assert t == 6 and str(ladder.rung) == "320x180@12"
     assert ladder.probe_wanted == 300 * 1.25 + AUDIO_SHARE_KBPS
     assert not ladder.probe_done(6.5, 250.0)  # the link carries 250: no try at all
-    assert ladder.up_after_for(1) == 10.0
+    assert ladder.up_after_for(1) == 10.0 and ladder.up_after_for(0) == 10.0  # nor above
     for t in range(7, 17):
         ladder.update(600.0, float(t))
     assert ladder.probe_wanted is None and str(ladder.rung) == "320x180@12"
@@ -289,3 +289,26 @@ def test_once_the_server_answers_probes_an_unanswered_one_has_failed() -> None:
     assert str(ladder.rung) == "video off" and ladder.probes_failed == 2
     # the probe was for the best rung the estimate had room for: 240x136 (index 3)
     assert ladder.up_after_for(3) == 10.0
+
+
+def test_after_a_probe_passes_the_next_comes_quickly_and_may_ask_for_twice_as_much() -> None:
+    ladder = VideoLadder()
+    ladder.can_probe = True
+    ladder.update(120.0, 0.0)  # down to 160x90 in a drop
+    assert str(ladder.rung) == "160x90@5"
+    now = 0.0
+    while ladder.probe_wanted is None:  # the estimate has room for 240x136 only
+        now += 0.1
+        ladder.update(200.0, now)
+    assert ladder.probe_wanted == 90 * 1.25 + AUDIO_SHARE_KBPS
+    assert ladder.probe_done(now, 190.0)
+    ladder.update(200.0, now + 0.1)
+    assert str(ladder.rung) == "240x136@10"
+    # the link is back: 2 s later a probe for what twice 190 kbit/s has room for,
+    # though the estimate (200) still has room for nothing more
+    asked = now + 0.1
+    while ladder.probe_wanted is None and now < asked + 5:
+        now += 0.1
+        ladder.update(200.0, now)
+    assert 1.9 <= now - asked <= 2.2, now - asked
+    assert ladder.probe_wanted == 150 * 1.25 + AUDIO_SHARE_KBPS
