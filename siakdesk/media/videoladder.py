@@ -94,8 +94,6 @@ STABLE_AFTER_S = 30.0
 START_INDEX = 2
 #: A probe's answer is waited for this long before the rung is tried without one.
 PROBE_ANSWER_S = 4.0
-#: A probe passes when the server saw this share of what the rung needs arrive.
-PROBE_PASS = 0.85
 #: After a probe passed, for this long the next one may come after
 #: :data:`FOLLOW_UP_WAIT_S` of room, for up to :data:`FOLLOW_UP_FACTOR` x what arrived
 #: (libwebrtc probes again at twice the rate after a probe that passed).
@@ -199,8 +197,7 @@ class VideoLadder:
             self._room_since = None
             self._starting = False
             if self._moved_up_at is not None and now - self._moved_up_at < PROBE_FAILED_WITHIN_S:
-                failed = self.index  # the rung just tried did not hold
-                self._waits[failed] = min(PROBE_BACKOFF_MAX_S, 2 * self.up_after_for(failed))
+                self._back_off(self.index)  # the rung just tried did not hold
             self._move(target, now, estimate_kbps)
         elif self._starting:
             pass  # the start's probe decides
@@ -286,15 +283,13 @@ class VideoLadder:
             return True
         return False
 
-    def probe_done(self, now: float, received_kbps: float, passed: bool | None = None) -> bool:
+    def probe_done(self, now: float, received_kbps: float, passed: bool) -> bool:
         """The server saw ``received_kbps`` arrive during the probe asked for, and the
-        uplink says whether it ``passed`` (:func:`siakdesk.media.probe.passed`; None:
-        by the rate alone).  True: its rung is taken at the next frame."""
+        uplink says whether it ``passed`` (:func:`siakdesk.media.probe.passed`).  True:
+        it passed, and its rung is taken at the next frame."""
         wanted = self.probe_wanted
         if wanted is None:
             return False  # no longer wanted (the room went): nothing to decide
-        if passed is None:
-            passed = received_kbps >= PROBE_PASS * wanted
         logger.info(
             "video: probe for %s %s: %.0f of %.0f kbit/s arrived",
             LADDER[self._probe_for],
@@ -309,12 +304,16 @@ class VideoLadder:
         else:
             # a link that does not carry this rung does not carry those above it either
             for failed in range(self.top, self._probe_for + 1):
-                self._waits[failed] = min(PROBE_BACKOFF_MAX_S, 2 * self.up_after_for(failed))
+                self._back_off(failed)
             self.probe_wanted = None
             self._room_since = None
             self._starting = False
             self.probes_failed += 1
         return passed
+
+    def _back_off(self, index: int) -> None:
+        """A try (or a probe) of rung ``index`` failed: its wait doubles, up to 2 min."""
+        self._waits[index] = min(PROBE_BACKOFF_MAX_S, 2 * self.up_after_for(index))
 
     def up_after_for(self, index: int) -> float:
         """How long rung ``index`` must fit before it is tried."""

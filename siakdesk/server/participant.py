@@ -215,13 +215,14 @@ class Participant:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             budget = ReportBudget()  # the slots' sender reports, shared (quiet_when_idle)
-            for transceiver in pc.getTransceivers():
+            transceivers = pc.getTransceivers()
+            if transceivers:  # one transport for all of them (bundled)
+                self.arrivals = ArrivalMeter(self._probe_measured)
+                ArrivalMeter.install(transceivers[0].receiver.transport, self.arrivals)
+            for transceiver in transceivers:
                 kind, mid = transceiver.kind, transceiver.mid
                 if mid is None:
                     continue
-                if self.arrivals is None:  # one transport for all (bundled)
-                    self.arrivals = ArrivalMeter(self._probe_measured)
-                    ArrivalMeter.install(transceiver.receiver.transport, self.arrivals)
                 if directions.get(mid) == "sendonly":
                     self.publications[kind] = Publication(kind, self.id, transceiver.receiver)
                 else:

@@ -45,7 +45,7 @@ def test_a_first_connection_starts_low_and_a_passed_probe_takes_it_to_the_top() 
     # it asks at once for what the top rung and audio need, and holds until the answer
     assert ladder.probe_wanted == 500 * 1.25 + AUDIO_SHARE_KBPS and ladder.probe_asks == 1
     assert str(ladder.update(800.0, 0.5)) == "320x180@12"
-    assert ladder.probe_done(1.0, 0.9 * ladder.probe_wanted)
+    assert ladder.probe_done(1.0, 0.9 * ladder.probe_wanted, passed=True)
     assert str(ladder.update(800.0, 1.1)) == "640x360@15" and ladder.probe_wanted is None
 
 
@@ -54,7 +54,7 @@ def test_a_failed_start_probe_leaves_the_rung_to_the_estimate() -> None:
     ladder.can_probe = True
     ladder.start_low()
     ladder.update(None, 0.0)
-    assert not ladder.probe_done(1.0, 240.0)  # a 256 kbit/s link
+    assert not ladder.probe_done(1.0, 240.0, passed=False)  # a 256 kbit/s link
     # the uplink brings its estimate down to what arrived; 240 - 40 fits 320x180
     assert str(ladder.update(240.0, 1.1)) == "320x180@12"
     assert ladder.up_after_for(0) == 10.0  # the top's wait doubled
@@ -85,14 +85,14 @@ def test_with_probes_a_rung_up_waits_for_a_passed_probe() -> None:
             break
     assert t == 6 and str(ladder.rung) == "320x180@12"
     assert ladder.probe_wanted == 300 * 1.25 + AUDIO_SHARE_KBPS
-    assert not ladder.probe_done(6.5, 250.0)  # the link carries 250: no try at all
+    assert not ladder.probe_done(6.5, 250.0, passed=False)  # the link carries 250: no try at all
     assert ladder.up_after_for(1) == 10.0 and ladder.up_after_for(0) == 10.0  # nor above
     for t in range(7, 17):
         ladder.update(600.0, float(t))
     assert ladder.probe_wanted is None and str(ladder.rung) == "320x180@12"
     ladder.update(600.0, 17.0)  # 10 s of room again: the next probe
     assert ladder.probe_wanted is not None and ladder.probe_asks == 2
-    assert ladder.probe_done(17.5, 420.0)
+    assert ladder.probe_done(17.5, 420.0, passed=True)
     assert str(ladder.update(600.0, 17.6)) == "480x270@15"
 
 
@@ -266,7 +266,7 @@ def test_with_probes_a_link_back_from_a_drop_climbs_in_one_step() -> None:
         ladder.update(2000.0, float(t))
     # one probe for the top rung, not one rung every 5 s
     assert ladder.probe_wanted == 500 * 1.25 + AUDIO_SHARE_KBPS
-    assert ladder.probe_done(6.5, 700.0)
+    assert ladder.probe_done(6.5, 700.0, passed=True)
     assert str(ladder.update(2000.0, 6.6)) == "640x360@15"
 
 
@@ -275,7 +275,7 @@ def test_once_the_server_answers_probes_an_unanswered_one_has_failed() -> None:
     ladder.can_probe = True
     ladder.start_low()
     ladder.update(None, 0.0)
-    assert not ladder.probe_done(0.5, 60.0)  # the server answers: a 64 kbit/s link
+    assert not ladder.probe_done(0.5, 60.0, passed=False)  # the server answers: a 64 kbit/s link
     ladder.update(60.0, 0.6)
     assert str(ladder.rung) == "video off"
     now = 0.6
@@ -301,7 +301,7 @@ def test_after_a_probe_passes_the_next_comes_quickly_and_may_ask_for_twice_as_mu
         now += 0.1
         ladder.update(200.0, now)
     assert ladder.probe_wanted == 90 * 1.25 + AUDIO_SHARE_KBPS
-    assert ladder.probe_done(now, 190.0)
+    assert ladder.probe_done(now, 190.0, passed=True)
     ladder.update(200.0, now + 0.1)
     assert str(ladder.rung) == "240x136@10"
     # the link is back: 2 s later a probe for what twice 190 kbit/s has room for,
