@@ -61,6 +61,7 @@ from siakdesk.core.events import (
     VideoPaused,
 )
 from siakdesk.core.link import LinkTap
+from siakdesk.core.peerconnection import PeerConnection
 from siakdesk.core.protocol import (
     HEARTBEAT_INTERVAL,
     HEARTBEAT_TIMEOUT,
@@ -434,7 +435,7 @@ class MeetingSession:
         # the encoders of this connection's senders start from what the link is known to
         # carry (a reconnect over a thin link must not start again at the top rung)
         engine.uplink_known.set(self.uplink.known)
-        pc = RTCPeerConnection(configuration=icepolicy.rtc_configuration(config.stun_urls))
+        pc = PeerConnection(configuration=icepolicy.rtc_configuration(config.stun_urls))
         self._pc = pc
         self._rx_seen = (0, -1)  # none of this connection's packets seen yet
         pc.on("connectionstatechange", functools.partial(self._on_connection_state, pc))

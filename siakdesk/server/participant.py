@@ -13,6 +13,7 @@ from aiortc import sdp as aiortc_sdp
 
 from siakdesk.core import protocol
 from siakdesk.core.icepolicy import rtc_configuration
+from siakdesk.core.peerconnection import PeerConnection
 from siakdesk.core.protocol import ParticipantInfo, ProtocolError, SlotCounts
 from siakdesk.media.probe import ArrivalMeter
 from siakdesk.server.forwarding import (
@@ -209,7 +210,7 @@ class Participant:
         """Answer a media offer with a new peer connection; return the answer's SDP."""
         directions = check_offer(offer_sdp, slots)
         await self.close_media()
-        pc = RTCPeerConnection(configuration=rtc_configuration(self._stun_urls))
+        pc = PeerConnection(configuration=rtc_configuration(self._stun_urls))
         self.pc = pc
         pc.on("connectionstatechange", self._on_connection_state)
         try:
