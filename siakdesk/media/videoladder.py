@@ -343,6 +343,8 @@ class LadderVp8Encoder(Vp8Encoder):
         self._next_due: float | None = None
         self.frames_in = 0
         self.frames_encoded = 0
+        #: a keyframe was asked for on a frame that was not encoded (thinned, video off)
+        self._keyframe_owed = False
 
     # aiortc's sender sets this from each REMB: kept for the record, not followed
     @property
@@ -363,6 +365,9 @@ class LadderVp8Encoder(Vp8Encoder):
         if self.frames_in == 1 and self.estimate_kbps is None:
             self.ladder.start_low()  # nothing known of the link yet: probe before the top
         rung = self.ladder.update(self.estimate_kbps, self._clock())
+        # aiortc's sender forgets a keyframe request once it has handed it to us: one
+        # made on a frame we skip is kept for the next one we encode
+        force_keyframe = self._keyframe_owed = self._keyframe_owed or force_keyframe
         if rung.off:
             return [], 0
         base = frame.time_base
@@ -379,4 +384,5 @@ class LadderVp8Encoder(Vp8Encoder):
         self.frames_encoded += 1
         # aiortc sizes the rate-control buffer from its private copy of the target
         self._Vp8Encoder__target_bitrate = self.target_bitrate
+        self._keyframe_owed = False
         return super().encode(frame, force_keyframe)

@@ -22,7 +22,11 @@ an upgrade moved them:
 
 Keyframe requests (PLI/FIR) a subscriber sends arrive at the server's sender
 for that slot; :func:`route_keyframe_requests` sends them on to the publisher,
-at most one per :data:`KEYFRAME_REQUEST_INTERVAL` per publisher.
+at most one per :data:`KEYFRAME_REQUEST_INTERVAL` per publisher.  A slot held
+back for a keyframe asks again every :data:`KEYFRAME_RETRY_S` while the
+publisher's frames keep coming without one: a request or a keyframe lost on a
+lossy link must not leave a subscriber without a picture until the publisher's
+next rung change.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ SWITCH_STEP = {"audio": 960, "video": 3000}
 SLOT_QUEUE_FRAMES = {"audio": 10, "video": 30}
 #: Shortest time between two keyframe requests to one publisher, in seconds.
 KEYFRAME_REQUEST_INTERVAL = 0.3
+#: A slot still waiting for a keyframe this long after asking asks again: the request
+#: (or the keyframe) may have been lost on the publisher's lossy link.
+KEYFRAME_RETRY_S = 1.0
 #: Seconds over which a publication's rate is measured.
 RATE_WINDOW_S = 2.0
 #: Audio packets in a row "older" than the last forwarded: the sender started afresh.
@@ -252,6 +259,7 @@ class SlotTrack(MediaStreamTrack):
         self._offset: int | None = None
         self._last_out = -SWITCH_STEP[kind]
         self._need_keyframe = kind == "video"
+        self._keyframe_asked = float("-inf")
         self.forwarded = 0
         self.forwarded_bytes = 0
         self.dropped = 0
@@ -276,10 +284,12 @@ class SlotTrack(MediaStreamTrack):
         self._offset = None
         self._need_keyframe = self.kind == "video"
         if publication is not None:
+            self._keyframe_asked = time.monotonic()
             publication.attach(self)
 
     def request_keyframe(self) -> None:
         if self.publication is not None:
+            self._keyframe_asked = time.monotonic()
             self.publication.request_keyframe()
 
     def set_paused(self, paused: bool) -> bool:
@@ -331,6 +341,8 @@ class SlotTrack(MediaStreamTrack):
         if self._need_keyframe:
             if not keyframe:
                 self.dropped += 1
+                if time.monotonic() - self._keyframe_asked >= KEYFRAME_RETRY_S:
+                    self.request_keyframe()
                 return
             self._need_keyframe = False
         if self._offset is None:

@@ -12,7 +12,7 @@ from tests.conftest import BotFactory, RunningServer
 OFFICES = ["Minas", "Kandis", "Kerinci Kanan", "Sungai Apit"]
 
 
-async def wait_until_received(bots: list[Bot], video_frames: int) -> None:
+async def wait_until_received(bots: list[Bot], video_frames: int, within_s: float = 30) -> None:
     """Until every bot has ``video_frames`` pictures and some audio from every other bot."""
     names = {bot.name for bot in bots}
 
@@ -23,9 +23,24 @@ async def wait_until_received(bots: list[Bot], video_frames: int) -> None:
                 return False
         return True
 
-    async with asyncio.timeout(30):
-        for bot in bots:
-            await bot.wait_until(done)
+    try:
+        async with asyncio.timeout(within_s):
+            for bot in bots:
+                await bot.wait_until(done)
+    except TimeoutError as timed_out:
+        missing = {
+            f"{bot.name} <- {name}": {
+                k: v for k, v in bot.received[name].as_json().items() if k != "video_log"
+            }
+            if name in bot.received
+            else None
+            for bot in bots
+            for name in sorted(names - {bot.name})
+            if not done(bot)
+        }
+        raise AssertionError(
+            f"not everyone received everyone within {within_s} s: {missing}"
+        ) from timed_out
 
 
 async def test_four_offices_see_and_hear_each_other(
@@ -174,8 +189,7 @@ async def test_back_to_back_joiners_all_get_video_quickly(
     # offices joining within a few hundred ms of each other ask the same publishers for
     # keyframes inside one throttle interval; none of those requests may be lost
     bots = [await make_bot(name) for name in [*OFFICES, "Siak"]]
-    async with asyncio.timeout(10):
-        await wait_until_received(bots, video_frames=1)
+    await wait_until_received(bots, video_frames=1, within_s=10)
     for bot in bots:
         for remote, figures in bot.received.items():
             assert figures.first_video_s is not None and figures.first_video_s <= 3.0, (

@@ -9,6 +9,7 @@ import itertools
 
 import av
 import numpy as np
+from aiortc.codecs.vpx import vp8_depayload
 
 from siakdesk.media.videoladder import (
     AUDIO_SHARE_KBPS,
@@ -18,6 +19,7 @@ from siakdesk.media.videoladder import (
     Rung,
     VideoLadder,
 )
+from siakdesk.media.vp8 import is_vp8_keyframe
 
 
 def run(ladder: VideoLadder, script: list[tuple[float, float]], step: float = 0.1) -> list[str]:
@@ -255,6 +257,26 @@ def test_encoder_follows_the_rung_and_rebuilds_only_on_a_change() -> None:
     assert encoder.ladder.rung is LADDER[-1]
     payloads, _ = encoder.encode(frames(1, start=shot[0])[0])
     assert payloads == []  # video off: audio keeps the link
+
+
+def test_a_keyframe_asked_for_on_a_skipped_frame_comes_with_the_next_one_sent() -> None:
+    # aiortc's sender hands a keyframe request (PLI) to the very next frame and then
+    # forgets it; at 320x180@12 from a 15 fps camera one frame in five is skipped, and
+    # a request that met one was lost: a new subscriber saw no picture until the next
+    # rung change
+    clock = [0.0]
+    encoder = LadderVp8Encoder(clock=lambda: clock[0])
+    asked, keyframes_sent = 0, []
+    for n, frame in enumerate(frames(60)):
+        force = n >= 15 and n % 5 in (1, 3)  # those with 1 land on skipped frames
+        asked += force
+        payloads, _ = encoder.encode(frame, force_keyframe=force)
+        clock[0] += 1 / 15
+        if payloads and is_vp8_keyframe(vp8_depayload(payloads[0])):
+            keyframes_sent.append(n)
+    assert str(encoder.ladder.rung) == "320x180@12"
+    assert encoder.frames_encoded < encoder.frames_in  # frames were skipped
+    assert keyframes_sent[0] == 0 and len(keyframes_sent) == 1 + asked, keyframes_sent
 
 
 def test_with_probes_a_link_back_from_a_drop_climbs_in_one_step() -> None:

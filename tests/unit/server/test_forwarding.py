@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import types
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,6 +13,7 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtp import RtpPacket
 
 from siakdesk.media.encodedtap import EncodedFrameTap
+from siakdesk.server import forwarding
 from siakdesk.server.forwarding import (
     PACKING_WAIT_S,
     SLOT_QUEUE_FRAMES,
@@ -58,6 +60,26 @@ async def test_video_slot_waits_for_a_keyframe_and_keeps_timestamps(pc: RTCPeerC
     assert first.time_base == fractions.Fraction(1, 90000)
     assert (second.pts or 0) - (first.pts or 0) == 6000
     assert pub.width == 320
+
+
+async def test_a_slot_waiting_for_a_keyframe_asks_again_while_frames_come_without_one(
+    pc: RTCPeerConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, *inter = vp8_frames(3)
+    pub = publication(pc, "video", "p1")
+    clock, asked = [100.0], list[float]()
+    monkeypatch.setattr(pub, "request_keyframe", lambda: asked.append(clock[0]))
+    monkeypatch.setattr(forwarding, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    slot = SlotTrack("video", "5")
+    slot.assign(pub)  # asks once
+    for step in range(25):  # 2.5 s of frames that cannot start a picture
+        clock[0] = 100.0 + step * 0.1
+        pub._on_frame(JitterFrame(inter[0], 1000 + step * 9000))
+    assert asked == pytest.approx([100.0, 101.0, 102.0])  # the first ask, then each second
+    pub._on_frame(JitterFrame(key, 300_000))
+    clock[0] += 5
+    pub._on_frame(JitterFrame(inter[1], 309_000))
+    assert len(asked) == 3 and slot.forwarded == 2  # a picture started: nothing more asked
 
 
 async def test_switching_source_keeps_the_slot_monotonic(pc: RTCPeerConnection) -> None:
