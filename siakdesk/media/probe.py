@@ -256,13 +256,19 @@ class ArrivalMeter:
             self._timer = None
 
     @classmethod
-    def install(cls, transport: Any, meter: ArrivalMeter) -> None:
+    def install(cls, transport: Any, meter: ArrivalMeter) -> bool:
         """Let ``meter`` see every RTP packet ``transport`` (an aiortc
-        ``RTCDtlsTransport``) hands on, as it arrives."""
-        handle = transport._handle_rtp_data
+        ``RTCDtlsTransport``) hands on, as it arrives.  False where this aiortc
+        keeps no ``_handle_rtp_data`` to wrap: probes then go unanswered, and the
+        offices' ladders go by their estimates (see :mod:`siakdesk.media.videoladder`)."""
+        handle = getattr(transport, "_handle_rtp_data", None)
+        if not callable(handle):
+            logger.warning("this aiortc has no RTP hook on its DTLS transport: probes unanswered")
+            return False
 
         async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
             meter.note(data)
             await handle(data, arrival_time_ms)
 
         transport._handle_rtp_data = handle_rtp_data
+        return True

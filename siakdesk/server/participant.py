@@ -218,8 +218,9 @@ class Participant:
             budget = ReportBudget()  # the slots' sender reports, shared (quiet_when_idle)
             transceivers = pc.getTransceivers()
             if transceivers:  # one transport for all of them (bundled)
-                self.arrivals = ArrivalMeter(self._probe_measured)
-                ArrivalMeter.install(transceivers[0].receiver.transport, self.arrivals)
+                arrivals = ArrivalMeter(self._probe_measured)
+                if ArrivalMeter.install(transceivers[0].receiver.transport, arrivals):
+                    self.arrivals = arrivals
             for transceiver in transceivers:
                 kind, mid = transceiver.kind, transceiver.mid
                 if mid is None:

@@ -137,6 +137,25 @@ def test_a_train_too_short_to_measure_is_not_reported() -> None:
     assert results == [] and meter.trains == 0
 
 
+def test_the_meter_wraps_the_transport_s_rtp_hook_or_says_it_cannot() -> None:
+    class Transport:
+        def __init__(self) -> None:
+            self.handed: list[bytes] = []
+
+        async def _handle_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
+            self.handed.append(data)
+
+    seen: list[bytes] = []
+    meter = ArrivalMeter(lambda kbps, n, span: None)
+    meter.note = lambda data, at=None: seen.append(data)  # type: ignore[method-assign]
+    transport = Transport()
+    assert ArrivalMeter.install(transport, meter)
+    asyncio.run(transport._handle_rtp_data(b"rtp", 0))
+    assert seen == [b"rtp"] and transport.handed == [b"rtp"]  # seen, and handed on
+    # an aiortc without the hook: no meter (probes go unanswered), no crash
+    assert not ArrivalMeter.install(object(), meter)
+
+
 def test_a_late_loop_still_sends_the_whole_probe() -> None:
     sender = FakeSender()
 
