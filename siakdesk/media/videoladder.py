@@ -28,10 +28,22 @@ rung up is asked for first (:attr:`VideoLadder.probe_wanted`, the total kbit/s
 the rung and audio need) and taken only once a probe has passed
 (:meth:`VideoLadder.probe_done`): padding on top of the media tells whether the
 link carries that much, without a keyframe.  A failed probe counts as a
-failed try of that rung and of those above it (their waits double).  No answer
+failed try of that rung and of those above it (their waits grow, as below).  No answer
 within :data:`PROBE_ANSWER_S` is a failed probe where the server has answered
 one before (nothing of it got through), and a plain try, as without probes,
 where it never has (a server that does not measure probes).
+
+How soon a failed probe is tried again depends on whether the link has carried
+that much lately (a probe that passed with as much in the last
+:data:`CARRIED_MEMORY_S`).  If it has, the link dropped and should come back:
+the wait doubles but stays within :data:`CARRIED_WAIT_MAX_S`, so a link back
+from a drop is found within seconds (it is probed for whatever the estimate
+says, see :meth:`VideoLadder._room`).  If it never has, the link is thin: the
+wait grows four-fold (5, 20, 80, 120 s), since every probe overfills the link
+for a moment and holds the office's speech up behind its padding (measured on
+the benchmark's 3g link before this: 480x270 probes every 10-40 s, each a
+100-400 ms jump of the regent's playout delay in the middle of a sentence, and
+the speech loops they fell in scored 2.9-3.3 where the others scored 3.8-4.0).
 
 A first connection (nothing known of the link) starts at 320x180
 (:data:`START_INDEX`) and probes for the top rung at once: the top if it
@@ -89,6 +101,12 @@ AUDIO_SHARE_KBPS = 40
 #: A rung left within this long after going up to it was a failed probe.
 PROBE_FAILED_WITHIN_S = 10.0
 PROBE_BACKOFF_MAX_S = 120.0
+#: A probe that passed shows for this long what the link can carry (see the notes).
+CARRIED_MEMORY_S = 300.0
+#: The longest wait before probing again for a rung the link has carried lately.
+CARRIED_WAIT_MAX_S = 10.0
+#: How much longer the wait grows after a failed probe for more than the link carried.
+THIN_BACKOFF_FACTOR = 4.0
 STABLE_AFTER_S = 30.0
 #: Where a first connection starts while its probe for the top rung is out (320x180).
 START_INDEX = 2
@@ -134,6 +152,8 @@ class VideoLadder:
         #: when a probe last passed, and what arrived during it
         self._passed_at: float | None = None
         self._passed_kbps = 0.0
+        #: (when, kbit/s arrived) of the probes that passed, for CARRIED_MEMORY_S
+        self._carried: list[tuple[float, float]] = []
         #: how many probes were asked for (the uplink sends one per ask)
         self.probe_asks = 0
         self.probes_passed = 0
@@ -231,10 +251,19 @@ class VideoLadder:
         """What there is room for going up (kbit/s of video): what the estimate leaves,
         or, following up a probe that passed, up to twice what arrived then (probes show
         it; the estimate only grows 8 % a second, and a link back at 2 Mbit/s after a
-        drop took 18-23 s to be climbed rung by rung, as the estimate grew)."""
+        drop took 18-23 s to be climbed rung by rung, as the estimate grew).  Where
+        probes can tell, a link that carried the rung above lately has room for it: a
+        probe for it goes out as soon as its wait allows, whatever the estimate (which
+        a failed probe brought down to the drop's capacity, and which then took 7 s
+        to grow back before each probe)."""
+        room = available
         if self._following_up(now):
-            return max(available, FOLLOW_UP_FACTOR * self._passed_kbps - self.audio_kbps)
-        return available
+            room = max(room, FOLLOW_UP_FACTOR * self._passed_kbps - self.audio_kbps)
+        if self.can_probe and self.index > self.top:
+            above = LADDER[self.index - 1].kbps * self.up_margin
+            if self.carried_lately(now) >= above + self.audio_kbps:
+                room = max(room, above)
+        return room
 
     def _goal(self, available: float, room_for: float, quick: bool = False) -> int | None:
         """The rung to go up to after ``room_for`` seconds with ``available`` kbit/s for
@@ -301,19 +330,31 @@ class VideoLadder:
             self._probe_passed = True
             self.probes_passed += 1
             self._passed_at, self._passed_kbps = now, received_kbps
+            self._carried.append((now, received_kbps))
         else:
             # a link that does not carry this rung does not carry those above it either
+            carried = self.carried_lately(now)
             for failed in range(self.top, self._probe_for + 1):
-                self._back_off(failed)
+                if LADDER[failed].kbps + self.audio_kbps <= carried:
+                    self._waits[failed] = min(CARRIED_WAIT_MAX_S, 2 * self.up_after_for(failed))
+                else:
+                    self._back_off(failed, THIN_BACKOFF_FACTOR)
             self.probe_wanted = None
             self._room_since = None
             self._starting = False
             self.probes_failed += 1
         return passed
 
-    def _back_off(self, index: int) -> None:
-        """A try (or a probe) of rung ``index`` failed: its wait doubles, up to 2 min."""
-        self._waits[index] = min(PROBE_BACKOFF_MAX_S, 2 * self.up_after_for(index))
+    def carried_lately(self, now: float) -> float:
+        """The most a probe that passed in the last :data:`CARRIED_MEMORY_S` saw arrive
+        (kbit/s, all media); 0 if none did."""
+        self._carried = [(at, kbps) for at, kbps in self._carried if now - at < CARRIED_MEMORY_S]
+        return max((kbps for _, kbps in self._carried), default=0.0)
+
+    def _back_off(self, index: int, factor: float = 2.0) -> None:
+        """A try (or a probe) of rung ``index`` failed: its wait grows ``factor``-fold,
+        up to 2 min."""
+        self._waits[index] = min(PROBE_BACKOFF_MAX_S, factor * self.up_after_for(index))
 
     def up_after_for(self, index: int) -> float:
         """How long rung ``index`` must fit before it is tried."""

@@ -59,7 +59,7 @@ def test_a_failed_start_probe_leaves_the_rung_to_the_estimate() -> None:
     assert not ladder.probe_done(1.0, 240.0, passed=False)  # a 256 kbit/s link
     # the uplink brings its estimate down to what arrived; 240 - 40 fits 320x180
     assert str(ladder.update(240.0, 1.1)) == "320x180@12"
-    assert ladder.up_after_for(0) == 10.0  # the top's wait doubled
+    assert ladder.up_after_for(0) == 20.0  # the top's wait: never carried, four-fold
     assert str(ladder.update(60.0, 1.2)) == "video off"  # and down at once as ever
 
 
@@ -88,14 +88,14 @@ def test_with_probes_a_rung_up_waits_for_a_passed_probe() -> None:
     assert t == 6 and str(ladder.rung) == "320x180@12"
     assert ladder.probe_wanted == 300 * 1.25 + AUDIO_SHARE_KBPS
     assert not ladder.probe_done(6.5, 250.0, passed=False)  # the link carries 250: no try at all
-    assert ladder.up_after_for(1) == 10.0 and ladder.up_after_for(0) == 10.0  # nor above
-    for t in range(7, 17):
+    assert ladder.up_after_for(1) == 20.0 and ladder.up_after_for(0) == 20.0  # nor above
+    for t in range(7, 27):
         ladder.update(600.0, float(t))
     assert ladder.probe_wanted is None and str(ladder.rung) == "320x180@12"
-    ladder.update(600.0, 17.0)  # 10 s of room again: the next probe
+    ladder.update(600.0, 27.0)  # 20 s of room again: the next probe
     assert ladder.probe_wanted is not None and ladder.probe_asks == 2
-    assert ladder.probe_done(17.5, 420.0, passed=True)
-    assert str(ladder.update(600.0, 17.6)) == "480x270@15"
+    assert ladder.probe_done(27.5, 420.0, passed=True)
+    assert str(ladder.update(600.0, 27.6)) == "480x270@15"
 
 
 def test_capacity_drop_goes_down_at_once_and_back_up_one_rung_at_a_time() -> None:
@@ -292,6 +292,43 @@ def test_with_probes_a_link_back_from_a_drop_climbs_in_one_step() -> None:
     assert str(ladder.update(2000.0, 6.6)) == "640x360@15"
 
 
+def test_a_link_that_carried_a_rung_lately_is_probed_again_soon_a_thin_one_rarely() -> None:
+    def failures(ladder: VideoLadder, start: float, estimate: float) -> list[float]:
+        """Fail every probe for 480x270 over 3 minutes of a lossy link (3 %); the waits
+        after each failure."""
+        waits, now = [], start
+        while now < start + 180:
+            ladder.note_report(now, clear=False)
+            ladder.update(estimate, now)
+            if ladder.probe_wanted is not None:
+                assert ladder.probe_wanted == 300 * 1.25 + AUDIO_SHARE_KBPS  # one rung up
+                ladder.probe_done(now, 250.0, passed=False)
+                waits.append(ladder.up_after_for(1))
+            now = round(now + 0.1, 1)
+        return waits
+
+    dropped = VideoLadder()
+    dropped.can_probe = True
+    dropped.start_low()
+    dropped.update(None, 0.0)
+    assert dropped.probe_done(0.5, 700.0, passed=True)  # 2 Mbit/s at the start
+    dropped.update(2000.0, 0.6)
+    dropped.update(256.0, 20.0)  # the drop: down to 320x180
+    assert str(dropped.rung) == "320x180@12" and dropped.carried_lately(20.0) == 700.0
+    # it carried 480x270 a moment ago: probed every 10 s, though the estimate (the
+    # drop's 256 kbit/s) has no room for it, for as long as that is remembered
+    waits = failures(dropped, 20.0, estimate=256.0)
+    assert len(waits) == 18 and set(waits) == {10.0}  # at 25 s, then every 10 s
+
+    thin = VideoLadder()
+    thin.can_probe = True
+    thin.update(256.0, 0.0)
+    # never carried: 20, 80 s, then every 2 min (a minute of the old doubling: 10, 20, 40)
+    assert failures(thin, 0.0, estimate=256.0) == []  # no room in the estimate: no probe
+    # the estimate grows through random loss; a probe fails, and the waits grow
+    assert failures(thin, 0.0, estimate=600.0) == [20.0, 80.0, 120.0]
+
+
 def test_once_the_server_answers_probes_an_unanswered_one_has_failed() -> None:
     ladder = VideoLadder()
     ladder.can_probe = True
@@ -310,7 +347,7 @@ def test_once_the_server_answers_probes_an_unanswered_one_has_failed() -> None:
         ladder.update(200.0, now)
     assert str(ladder.rung) == "video off" and ladder.probes_failed == 2
     # the probe was for the best rung the estimate had room for: 240x136 (index 3)
-    assert ladder.up_after_for(3) == 10.0
+    assert ladder.up_after_for(3) == 20.0
 
 
 def test_after_a_probe_passes_the_next_comes_quickly_and_may_ask_for_twice_as_much() -> None:
