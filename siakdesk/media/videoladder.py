@@ -38,7 +38,9 @@ that much lately (a probe that passed with as much in the last
 :data:`CARRIED_MEMORY_S`).  If it has, the link dropped and should come back:
 the wait doubles but stays within :data:`CARRIED_WAIT_MAX_S`, so a link back
 from a drop is found within seconds (it is probed for whatever the estimate
-says, see :meth:`VideoLadder._room`).  If it never has, the link is thin: the
+says, see :meth:`VideoLadder._room`), and a probe that passes clears the waits
+the drop's failed probes left on the rungs above it the link carried, so the
+follow-up probes climb to the top in seconds.  If it never has, the link is thin: the
 wait grows four-fold (5, 20, 80, 120 s), since every probe overfills the link
 for a moment and holds the office's speech up behind its padding (measured on
 the benchmark's 3g link before this: 480x270 probes every 10-40 s, each a
@@ -331,6 +333,12 @@ class VideoLadder:
             self.probes_passed += 1
             self._passed_at, self._passed_kbps = now, received_kbps
             self._carried.append((now, received_kbps))
+            # the link is back from a drop: the rungs above that it carried lately may
+            # be followed up at once, not after the waits their probes in the drop left
+            carried = self.carried_lately(now)
+            for index in range(self.top, self._probe_for):
+                if LADDER[index].kbps + self.audio_kbps <= carried:
+                    self._waits.pop(index, None)
         else:
             # a link that does not carry this rung does not carry those above it either
             carried = self.carried_lately(now)

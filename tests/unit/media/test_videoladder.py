@@ -319,6 +319,20 @@ def test_a_link_that_carried_a_rung_lately_is_probed_again_soon_a_thin_one_rarel
     # drop's 256 kbit/s) has no room for it, for as long as that is remembered
     waits = failures(dropped, 20.0, estimate=256.0)
     assert len(waits) == 18 and set(waits) == {10.0}  # at 25 s, then every 10 s
+    # the link is back: a probe passes, and the next, for the rung above, follows 2 s
+    # later (the wait the drop's failed probes left is gone)
+    now = 200.0
+    while dropped.probe_wanted is None:
+        now = round(now + 0.1, 1)
+        dropped.update(256.0, now)
+    assert dropped.probe_done(now, 500.0, passed=True)
+    dropped.update(500.0, now + 0.1)  # the uplink lifts its estimate to what arrived
+    assert str(dropped.rung) == "480x270@15"
+    asked = now + 0.1
+    while dropped.probe_wanted is None:
+        now = round(now + 0.1, 1)
+        dropped.update(500.0, now)
+    assert now - asked <= 2.1 and dropped.probe_wanted == 500 * 1.25 + AUDIO_SHARE_KBPS
 
     thin = VideoLadder()
     thin.can_probe = True
