@@ -10,6 +10,8 @@ profile sends no copies): the ceiling of the codec and its redundancy.
 
 ``--retune-every S``: the encoder's loss band flips every S seconds (between the
 loss's band and 20 %), as the receiver's reports of a loss that comes and goes make it.
+``--spike-every S --spike-ms M``: every S seconds a queue builds up to M ms over
+0.35 s and drains (a failed probe, a burst of video in front of a thin link).
 ``--thin``: 60 ms packets (a thin link); ``--renumber``: losses happen before the
 server, which renumbers what it forwards (no sequence number is missing at the
 receiver), as on the benchmark's far office link.  Needs the bench extras (pesq)
@@ -22,6 +24,7 @@ import argparse
 import fractions
 import random
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import av
@@ -61,8 +64,27 @@ def encode(
     return packets, RATE * encoder.frame_ms // 1000
 
 
+def queue_delay(sent: float, spikes: Sequence[float], peak: float) -> float:
+    """Extra delay of a packet sent at ``sent`` when a queue builds at each of ``spikes``
+    (seconds): up to ``peak`` over 0.35 s, then draining as fast (a probe's padding or a
+    burst of video in front of a thin link)."""
+    extra = 0.0
+    for at in spikes:
+        if at <= sent < at + 0.35:
+            extra = max(extra, peak * (sent - at) / 0.35)
+        elif at + 0.35 <= sent < at + 0.35 + peak:
+            extra = max(extra, peak - (sent - at - 0.35))
+    return extra
+
+
 def through_playout(
-    packets: list[tuple[int, bytes]], lost: set[int], jitter: float, renumber: bool, size: int
+    packets: list[tuple[int, bytes]],
+    lost: set[int],
+    jitter: float,
+    renumber: bool,
+    size: int,
+    spikes: Sequence[float] = (),
+    spike_peak: float = 0.0,
 ) -> np.ndarray:
     rng = random.Random(2)
     arrivals = []
@@ -72,7 +94,9 @@ def through_playout(
             continue  # lost before the forwarder: it numbers what it got
         seq += 1
         if k not in lost:
-            arrivals.append((ts / RATE + 0.15 + rng.uniform(0, jitter), seq, ts, payload))
+            sent = ts / RATE
+            late = 0.15 + rng.uniform(0, jitter) + queue_delay(sent, spikes, spike_peak)
+            arrivals.append((sent + late, seq, ts, payload))
     arrivals.sort()
     out = np.zeros(size, dtype=np.int16)
 
@@ -129,6 +153,10 @@ def main() -> None:
     parser.add_argument(
         "--retune-every", type=float, default=0.0, help="seconds between loss band changes"
     )
+    parser.add_argument(
+        "--spike-every", type=float, default=0.0, help="seconds between queue spikes"
+    )
+    parser.add_argument("--spike-ms", type=float, default=250.0, help="a spike's peak delay")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         speech16, _ = bench.read_wav(bench.make_speech(Path(directory)))
@@ -137,7 +165,11 @@ def main() -> None:
     rng = random.Random(args.seed)
     lost = {k for k in range(len(packets)) if rng.random() < args.loss}
     size = signal.size + 3 * RATE
-    played = through_playout(packets, lost, args.jitter_ms / 1000, args.renumber, size)
+    every = args.spike_every
+    spikes = [every * (n + 0.5) for n in range(int(size / RATE / every))] if every else []
+    played = through_playout(
+        packets, lost, args.jitter_ms / 1000, args.renumber, size, spikes, args.spike_ms / 1000
+    )
     ideal = perfect(packets, lost, step, size)
     print("PESQ-WB per loop, our playout:   ", scores(played, speech16))
     print("PESQ-WB per loop, perfect decoder:", scores(ideal, speech16))
