@@ -464,6 +464,8 @@ class MeetingSession:
             raise JoinError(exc.code, exc.message) from None
         answer = await self._answer
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        if config.media == "siakdesk":
+            self.uplink.pace(pc)
         for transceiver in receivers:
             if not config.decode:
                 continue

@@ -76,6 +76,10 @@ LOSS_BANDS = (0, 2, 5, 10, 20)
 #: Smoothed reported loss (percent) under which the link counts as clean.
 CLEAN_BELOW = 1.0
 SILENCE_DBFS = -50.0
+#: Input this far under the loudest of the last seconds is a pause in speech (a room's
+#: noise floor is often over SILENCE_DBFS); the peak falls this fast (dB a second).
+PAUSE_BELOW_PEAK_DB = 25.0
+PEAK_DECAY_DB_S = 6.0
 SILENCE_HANGOVER_S = 0.2
 DTX_KEEPALIVE_S = 0.4
 #: A lower loss band is taken only after the higher one has held this long.
@@ -138,6 +142,9 @@ class ProfiledOpusEncoder(Encoder):
         self._open()
         self._next_ts = 0
         self._silent_for = 0.0
+        self._peak_dbfs = SILENCE_DBFS
+        #: seconds the input has been in a pause of speech (see :attr:`quiet_for`)
+        self._quiet_for = 0.0
         self._since_sent = 0.0
         self.frames_in = 0
         self.packets_out = 0
@@ -261,12 +268,22 @@ class ProfiledOpusEncoder(Encoder):
         if self.frame_ms != before:
             logger.info("opus: %d ms packets", self.frame_ms)
 
+    @property
+    def quiet_for(self) -> float:
+        """How long the microphone has been in a pause of speech (seconds): under
+        -50 dBFS, or 25 dB under the loudest of the last seconds.  The uplink sends
+        its probes in a pause (:mod:`siakdesk.core.uplink`)."""
+        return self._quiet_for
+
     def _is_silent(self, frame: AudioFrame) -> bool:
         samples = frame.to_ndarray().astype(np.float32)
         rms = float(np.sqrt(np.mean(samples**2))) / 32768 if samples.size else 0.0
         level = 20 * np.log10(rms) if rms > 0 else -120.0
         duration = frame.samples / frame.sample_rate
         self._silent_for = self._silent_for + duration if level < SILENCE_DBFS else 0.0
+        self._peak_dbfs = max(level, self._peak_dbfs - PEAK_DECAY_DB_S * duration, SILENCE_DBFS)
+        pause = level < max(SILENCE_DBFS, self._peak_dbfs - PAUSE_BELOW_PEAK_DB)
+        self._quiet_for = self._quiet_for + duration if pause else 0.0
         return self._silent_for >= SILENCE_HANGOVER_S
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
@@ -278,7 +295,7 @@ class ProfiledOpusEncoder(Encoder):
         first_ts: int | None = None
         chunks, self._carried = [*self._carried, *self.resampler.resample(frame)], []
         for chunk in chunks:
-            silent = self.profile.dtx and self._is_silent(chunk)
+            silent = self._is_silent(chunk) and self.profile.dtx
             for packet in self.codec.encode(chunk):
                 # our own RTP clock, one packet's samples at a time: a codec reopened for
                 # a new loss band starts its own pts afresh, the stream's time must not

@@ -314,6 +314,12 @@ class VideoLadder:
             return True
         return False
 
+    def probe_sent(self, now: float) -> None:
+        """The uplink sent the probe asked for (it waits for a pause in the office's
+        speech first): its answer is waited for from now."""
+        if self.probe_wanted is not None:
+            self._probe_asked_at = now
+
     def probe_done(self, now: float, received_kbps: float, passed: bool) -> bool:
         """The server saw ``received_kbps`` arrive during the probe asked for, and the
         uplink says whether it ``passed`` (:func:`siakdesk.media.probe.passed`).  True:

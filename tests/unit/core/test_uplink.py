@@ -4,10 +4,15 @@ audio is told the link carries."""
 from __future__ import annotations
 
 import asyncio
+import time
+import types
 
+import pytest
+
+from siakdesk.core import uplink as uplink_module
 from siakdesk.core.uplink import Uplink
 from siakdesk.media.probe import Sent
-from siakdesk.media.videoladder import VideoLadder
+from siakdesk.media.videoladder import LadderVp8Encoder, VideoLadder
 
 #: what a probe sent: 30 padding packets over 0.29 s
 SENT = Sent(packets=30, span_s=0.29)
@@ -57,6 +62,20 @@ def test_a_passed_probe_raises_the_estimate_to_what_arrived_if_it_was_under() ->
     assert uplink._audio_link(800.0, now=2.0) == 800.0
 
 
+def test_the_video_encoder_gets_the_estimate_a_probe_left_at_once() -> None:
+    ladder = VideoLadder()
+    uplink = uplink_with_probe_out(ladder)
+    video = LadderVp8Encoder()
+    video.ladder = ladder
+    video.set_estimate(300.0)  # the last report's
+    uplink._video = video
+    uplink.estimate.kbps = 300.0
+    uplink.probe_result(700.0, packets=30, span_s=0.3, now=1.0)  # the top passed
+    # not 300 until the next report: with it the ladder would go straight back down
+    assert video.estimate_kbps == 700.0
+    assert str(ladder.update(video.estimate_kbps, 1.1)) == "640x360@15"
+
+
 def test_an_answer_nobody_waits_for_is_ignored() -> None:
     uplink = Uplink()
     uplink.probe_result(
@@ -74,3 +93,37 @@ def test_with_video_off_audio_is_told_little_more_than_what_is_sent() -> None:
     ladder.update(30.0, 1.0)
     assert ladder.rung.off
     assert 100 < uplink._audio_link(139.0, now=1.0) < 120  # stays a "thin" link
+
+
+async def test_a_probe_goes_out_in_the_next_pause_of_the_office_s_speech(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent_at: list[float] = []
+
+    async def send_padding(sender: object, kbps: float, seconds: float | None = None) -> Sent:
+        sent_at.append(time.monotonic())
+        return SENT
+
+    monkeypatch.setattr(uplink_module.probe, "send_padding", send_padding)
+    ladder = VideoLadder()
+    ladder.can_probe = True
+    ladder.start_low()
+    ladder.update(None, 0.0)
+    wanted = ladder.probe_wanted
+    assert wanted is not None
+    voice = types.SimpleNamespace(quiet_for=0.0)  # the office is talking
+    uplink = Uplink()
+    asked = time.monotonic()
+    task = asyncio.ensure_future(uplink._send_probe(None, ladder, wanted, 300.0, voice))  # type: ignore[arg-type]
+    await asyncio.sleep(0.3)
+    assert not sent_at  # held while the office talks
+    voice.quiet_for = 0.06  # a pause
+    assert await task == SENT and len(sent_at) == 1
+    assert sent_at[0] - asked >= 0.3
+    # the answer is waited for from when it went out, not from when it was asked for
+    assert ladder._probe_asked_at == pytest.approx(sent_at[0], abs=0.02)
+    # no pause comes (one who talks on): it goes out all the same, after a while
+    monkeypatch.setattr(uplink_module, "PROBE_PAUSE_WAIT_S", 0.2)
+    voice.quiet_for = 0.0
+    await uplink._send_probe(None, ladder, wanted, 300.0, voice)  # type: ignore[arg-type]
+    assert len(sent_at) == 2 and sent_at[1] - sent_at[0] >= 0.15

@@ -88,6 +88,23 @@ def test_silence_sends_one_packet_in_400_ms() -> None:
     assert len(encode_all(encoder, frames(0.2, 300))) == 10
 
 
+def test_a_pause_in_speech_is_told_apart_from_speech_over_a_room_s_noise() -> None:
+    encoder = ProfiledOpusEncoder()
+    encode_all(encoder, frames(1.0, 300))  # speech, about -15 dBFS
+    assert encoder.quiet_for == 0.0
+    # a room's noise floor at about -44 dBFS (over the DTX's -50): a pause all the same
+    rng = np.random.default_rng(1)
+    for frame in frames(0.2, None):
+        noise = rng.normal(0, 200, 960).astype(np.int16).reshape(1, -1)
+        quiet = av.AudioFrame.from_ndarray(noise, format="s16", layout="mono")
+        quiet.sample_rate, quiet.pts = RATE, frame.pts
+        encoder.encode(quiet)
+    assert 0.15 <= encoder.quiet_for <= 0.21, encoder.quiet_for
+    assert encoder.suppressed == 0  # not silent enough for DTX: sent
+    encode_all(encoder, frames(0.04, 300))
+    assert encoder.quiet_for == 0.0
+
+
 def test_loss_retunes_fec_and_goes_to_60_ms_frames_on_bad_links() -> None:
     encoder = ProfiledOpusEncoder()
     for _ in range(10):  # reports of about 4 % loss
