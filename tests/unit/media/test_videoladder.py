@@ -60,7 +60,16 @@ def test_a_failed_start_probe_leaves_the_rung_to_the_estimate() -> None:
     # the uplink brings its estimate down to what arrived; 240 - 40 fits 320x180
     assert str(ladder.update(240.0, 1.1)) == "320x180@12"
     assert ladder.up_after_for(0) == 20.0  # the top's wait: never carried, four-fold
+    # and 480x270's: it needs 340 kbit/s, and 240 arrived
+    assert ladder.up_after_for(1) == 20.0
     assert str(ladder.update(60.0, 1.2)) == "video off"  # and down at once as ever
+    # a link that let 500 through has room for 480x270: only the top waits
+    wider = VideoLadder()
+    wider.can_probe = True
+    wider.start_low()
+    wider.update(None, 0.0)
+    assert not wider.probe_done(1.0, 500.0, passed=False)
+    assert (wider.up_after_for(0), wider.up_after_for(1)) == (20.0, wider.base_up_after)
 
 
 def test_probes_nobody_answers_leave_the_rung_to_the_estimate_and_plain_tries() -> None:
