@@ -144,7 +144,8 @@ class VideoLadder:
         self._unclear_at = float("-inf")
         self._room_since: float | None = None
         self._moved_up_at: float | None = None
-        self._moved_at = 0.0
+        #: when the rung last changed (or the ladder first ran): the start of "stable"
+        self._moved_at: float | None = None
         self.changes = 0
         #: the uplink can probe before a rung up (see the module's notes)
         self.can_probe = False
@@ -203,6 +204,8 @@ class VideoLadder:
 
     def update(self, estimate_kbps: float | None, now: float) -> Rung:
         """The rung for an estimate of the link (kbit/s, all media); None: no estimate yet."""
+        if self._moved_at is None:
+            self._moved_at = now
         if self._starting:
             if self.can_probe and self._probed(now, self.top):
                 self._starting = False

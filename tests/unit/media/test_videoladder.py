@@ -72,6 +72,22 @@ def test_a_failed_start_probe_leaves_the_rung_to_the_estimate() -> None:
     assert (wider.up_after_for(0), wider.up_after_for(1)) == (20.0, wider.base_up_after)
 
 
+def test_the_waits_a_start_probe_left_hold_on_a_clock_that_did_not_start_at_zero() -> None:
+    # time.monotonic() is the machine's uptime: "30 s stable" counts from the first update,
+    # not from zero (every wait a failed start probe set was cleared at the next frame)
+    ladder = VideoLadder()
+    ladder.can_probe = True
+    ladder.start_low()
+    ladder.update(None, 1800.0)
+    assert not ladder.probe_done(1801.0, 256.0, passed=False)
+    ladder.update(256.0, 1801.1)
+    assert ladder.up_after_for(1) == 20.0
+    ladder.update(256.0, 1829.0)
+    assert ladder.up_after_for(1) == 20.0
+    ladder.update(256.0, 1830.1)  # 30 s, every report clear: the waits go
+    assert ladder.up_after_for(1) == ladder.base_up_after
+
+
 def test_probes_nobody_answers_leave_the_rung_to_the_estimate_and_plain_tries() -> None:
     ladder = VideoLadder()
     ladder.can_probe = True
