@@ -517,6 +517,7 @@ class MeetingSession:
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
+        await self.uplink.stop_probe()  # it may wait seconds for a pause in our speech
         if self._pc is not None:
             pc, self._pc = self._pc, None
             await pc.close()

@@ -140,6 +140,7 @@ class Uplink:
         self._probe_task = asyncio.ensure_future(
             self._send_probe(sender, ladder, wanted, padding, audio)
         )
+        self._probe_task.add_done_callback(_probe_ended)
 
     async def _send_probe(
         self,
@@ -178,6 +179,13 @@ class Uplink:
         ladder.probe_sent(now)
         self.estimate.settle(now + probe.duration(padding) + PROBE_REPORTS_S)
         return await probe.send_padding(sender, padding)
+
+    async def stop_probe(self) -> None:
+        """Stop a probe still out (its connection is closing): no padding after that."""
+        task, self._probe_task = self._probe_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     def probe_result(
         self, received_kbps: float, packets: int, span_s: float, now: float | None = None
@@ -293,3 +301,10 @@ class Uplink:
                 "paced_ms": round(1000 * self.pacer.take_longest_wait()),
             }
         )
+
+
+def _probe_ended(task: asyncio.Task[probe.Sent]) -> None:
+    """A probe that failed (its connection closed under it) is logged, not left for
+    asyncio to report as an exception nobody retrieved."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.info("uplink: probe not sent: %r", task.exception())

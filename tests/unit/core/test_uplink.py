@@ -127,3 +127,17 @@ async def test_a_probe_goes_out_in_the_next_pause_of_the_office_s_speech(
     voice.quiet_for = 0.0
     await uplink._send_probe(None, ladder, wanted, 300.0, voice)  # type: ignore[arg-type]
     assert len(sent_at) == 2 and sent_at[1] - sent_at[0] >= 0.15
+
+
+async def test_a_probe_waiting_for_a_pause_stops_with_its_connection() -> None:
+    ladder = VideoLadder()
+    ladder.can_probe = True
+    ladder.start_low()
+    ladder.update(None, 0.0)
+    uplink = Uplink()
+    voice = types.SimpleNamespace(quiet_for=0.0)  # talking: the probe waits
+    uplink._probe(object(), ladder, voice)  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    assert uplink._probe_task is not None and not uplink._probe_task.done()
+    await uplink.stop_probe()  # the session closes its media
+    assert uplink._probe_task is None
