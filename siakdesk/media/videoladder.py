@@ -14,7 +14,7 @@ margin for ``up_after`` seconds.  Going up is a probe: a rung that has to be
 left again within 10 s doubles the wait before the next try of *that* rung
 (up to 2 min), so a thin link is not hit every few seconds; a try of it that
 holds 10 s (or a climb past it) brings its wait back to 5 s, and so do 30 s on
-any rung with every report clear (under 2 % loss).  Staying on a rung says
+any rung with every report clear (under 2 % loss) and no probe failed.  Staying on a rung says
 nothing of the room above it: when 30 s on any rung reset every wait, the
 benchmark's 3 % loss link, whose estimate grows through random loss, tried
 480x270 every ~35 s, each a keyframe into a full queue and a second or two of
@@ -141,7 +141,12 @@ class VideoLadder:
         self.up_margin = up_margin
         #: the wait before trying each rung (index) again, where a try of it failed
         self._waits: dict[int, float] = {}
+        #: rungs whose wait a failed probe for more than the link ever carried set: only
+        #: a probe (or a try) that holds brings it back, not 30 s of clear reports
+        self._thin: set[int] = set()
         self._unclear_at = float("-inf")
+        #: when a probe last failed: the link said no, which is not "stable" either
+        self._failed_at = float("-inf")
         self._room_since: float | None = None
         self._moved_up_at: float | None = None
         #: when the rung last changed (or the ladder first ran): the start of "stable"
@@ -237,7 +242,7 @@ class VideoLadder:
                 self._room_since = now
             goal = self._goal(room, now - self._room_since, self._following_up(now))
             if goal is not None and self._probed(now, goal):
-                self._waits.pop(self.index, None)  # this rung held: on to the next
+                self._forget_wait(self.index)  # this rung held: on to the next
                 # a probe that passed shows its rung fits; a plain try is one rung up
                 up = self._probe_for if self._probe_passed else self.index - 1
                 self._move(up, now, estimate_kbps)
@@ -246,10 +251,12 @@ class VideoLadder:
             self._room_since = None
             self.probe_wanted = None
         if self._moved_up_at is not None and now - self._moved_up_at >= PROBE_FAILED_WITHIN_S:
-            self._waits.pop(self.index, None)  # the try held: the link had that room
+            self._forget_wait(self.index)  # the try held: the link had that room
             self._moved_up_at = None
-        if now - max(self._moved_at, self._unclear_at) >= STABLE_AFTER_S:
-            self._waits.clear()
+        if now - max(self._moved_at, self._unclear_at, self._failed_at) >= STABLE_AFTER_S:
+            # but not the waits of probes for more than the link ever carried: a thin
+            # link with every report clear (a 128 kbit/s office) was probed every 5-15 s
+            self._waits = {i: w for i, w in self._waits.items() if i in self._thin}
         return self.rung
 
     def _following_up(self, now: float) -> bool:
@@ -351,7 +358,7 @@ class VideoLadder:
             carried = self.carried_lately(now)
             for index in range(self.top, self._probe_for):
                 if LADDER[index].kbps + self.audio_kbps <= carried:
-                    self._waits.pop(index, None)
+                    self._forget_wait(index)
         else:
             # a link that does not carry this rung does not carry those above it either,
             # nor those below it that need more than arrived (the start's probe for the
@@ -365,9 +372,11 @@ class VideoLadder:
                     self._waits[failed] = min(CARRIED_WAIT_MAX_S, 2 * self.up_after_for(failed))
                 else:
                     self._back_off(failed, THIN_BACKOFF_FACTOR)
+                    self._thin.add(failed)
             self.probe_wanted = None
             self._room_since = None
             self._starting = False
+            self._failed_at = now
             self.probes_failed += 1
         return passed
 
@@ -376,6 +385,10 @@ class VideoLadder:
         (kbit/s, all media); 0 if none did."""
         self._carried = [(at, kbps) for at, kbps in self._carried if now - at < CARRIED_MEMORY_S]
         return max((kbps for _, kbps in self._carried), default=0.0)
+
+    def _forget_wait(self, index: int) -> None:
+        self._waits.pop(index, None)
+        self._thin.discard(index)
 
     def _back_off(self, index: int, factor: float = 2.0) -> None:
         """A try (or a probe) of rung ``index`` failed: its wait grows ``factor``-fold,
