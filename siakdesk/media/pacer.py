@@ -16,7 +16,7 @@ in the sender, and audio is not queued behind video.  :class:`VideoPacer` is
 that, in little: it wraps the send path of the peer connection's (bundled)
 DTLS transport; the video sender's media packets wait for tokens of a bucket
 filled at :attr:`rate_kbps`, its retransmissions take their bytes from the
-bucket without waiting (see :meth:`VideoPacer.counts`), and audio, RTCP and
+bucket without waiting (see :meth:`VideoPacer.role`), and audio, RTCP and
 probe padding go at once (a probe measures the link as it is,
 see :mod:`siakdesk.media.probe`).  Waiting is the sender's own ``await`` of
 its send, so a burst holds the video sender's loop back (its next frames wait
@@ -40,6 +40,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiortc.rtp import is_rtcp
+
 from siakdesk.media.probe import is_padding_only
 from siakdesk.media.videoladder import VideoLadder
 
@@ -54,10 +56,6 @@ BURST_MIN_BYTES = 3000
 MAX_WAIT_S = 1.0
 #: Bytes each packet costs on the wire besides what aiortc hands over (SRTP tag, UDP, IP).
 WIRE_OVERHEAD = 10 + 8 + 20
-
-
-def _is_rtcp(data: bytes) -> bool:
-    return len(data) >= 2 and 192 <= data[1] <= 208
 
 
 def _ssrc(data: bytes) -> int | None:
@@ -98,23 +96,24 @@ class VideoPacer:
         rate = self.rate_kbps or 0.0
         return max(float(BURST_MIN_BYTES), rate * 125 * BURST_S)
 
-    def paces(self, data: bytes) -> bool:
-        """Whether ``data`` (an RTP or RTCP packet, unencrypted) waits its turn: the
-        video sender's media packets."""
-        return self.rate_kbps is not None and not _is_rtcp(data) and _ssrc(data) == self._media_ssrc
+    def role(self, data: bytes) -> str | None:
+        """What ``data`` (an RTP or RTCP packet, unencrypted) is to the pacer: "media"
+        (the video sender's packets: they wait their turn), "retransmission" (its RTX
+        packets: they go at once but take their bytes from the bucket), or None (audio,
+        RTCP, probe padding, or nothing paced now: they go at once).
 
-    def counts(self, data: bytes) -> bool:
-        """Whether ``data`` goes at once but takes its bytes from the bucket: the video
-        sender's retransmissions.  aiortc sends those from inside its RTCP handling,
-        which runs in the transport's one receive loop: a retransmission that waited
-        held up everything the office receives (measured on the drop benchmark: round
-        trips of 3-6 s, the estimate cut 4-8 s late)."""
-        return (
-            self.rate_kbps is not None
-            and not _is_rtcp(data)
-            and _ssrc(data) == self._rtx_ssrc
-            and not is_padding_only(data)
-        )
+        Retransmissions do not wait because aiortc sends them from inside its RTCP
+        handling, which runs in the transport's one receive loop: a retransmission that
+        waited held up everything the office receives (measured on the drop benchmark:
+        round trips of 3-6 s, the estimate cut 4-8 s late)."""
+        if self.rate_kbps is None or is_rtcp(data):
+            return None
+        ssrc = _ssrc(data)
+        if ssrc == self._media_ssrc:
+            return "media"
+        if ssrc == self._rtx_ssrc and not is_padding_only(data):
+            return "retransmission"
+        return None
 
     def _fill(self, now: float) -> None:
         rate = (self.rate_kbps or 0.0) * 125  # bytes a second
@@ -154,9 +153,10 @@ class VideoPacer:
         self._media_ssrc, self._rtx_ssrc = media_ssrc, rtx_ssrc
 
         async def send_rtp(data: bytes) -> None:
-            if self.paces(data):
+            role = self.role(data)
+            if role == "media":
                 await self.wait(len(data) + WIRE_OVERHEAD)
-            elif self.counts(data):
+            elif role == "retransmission":
                 self._fill(self._clock())
                 self._tokens -= len(data) + WIRE_OVERHEAD
             await send(data)

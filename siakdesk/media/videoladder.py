@@ -369,7 +369,7 @@ class VideoLadder:
                 if failed > self._probe_for and need <= MEASURED_MARGIN * received_kbps:
                     continue
                 if need <= carried:
-                    self._waits[failed] = min(CARRIED_WAIT_MAX_S, 2 * self.up_after_for(failed))
+                    self._back_off(failed, cap=CARRIED_WAIT_MAX_S)
                 else:
                     self._back_off(failed, THIN_BACKOFF_FACTOR)
                     self._thin.add(failed)
@@ -390,10 +390,10 @@ class VideoLadder:
         self._waits.pop(index, None)
         self._thin.discard(index)
 
-    def _back_off(self, index: int, factor: float = 2.0) -> None:
+    def _back_off(self, index: int, factor: float = 2.0, cap: float = PROBE_BACKOFF_MAX_S) -> None:
         """A try (or a probe) of rung ``index`` failed: its wait grows ``factor``-fold,
-        up to 2 min."""
-        self._waits[index] = min(PROBE_BACKOFF_MAX_S, factor * self.up_after_for(index))
+        up to ``cap`` (2 min)."""
+        self._waits[index] = min(cap, factor * self.up_after_for(index))
 
     def up_after_for(self, index: int) -> float:
         """How long rung ``index`` must fit before it is tried."""
