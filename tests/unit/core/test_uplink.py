@@ -137,7 +137,7 @@ async def test_a_probe_waiting_for_a_pause_stops_with_its_connection() -> None:
     uplink = Uplink()
     voice = types.SimpleNamespace(quiet_for=0.0)  # talking: the probe waits
     uplink._probe(object(), ladder, voice)  # type: ignore[arg-type]
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # the task starts waiting
     assert uplink._probe_task is not None and not uplink._probe_task.done()
     await uplink.stop_probe()  # the session closes its media
     assert uplink._probe_task is None
