@@ -93,8 +93,11 @@ GROW_BELOW_S = 0.06
 SHRINK_ABOVE_S = 0.06
 #: Packets are taken to carry copies this long after the last one that did.
 COPIES_HOLD_S = 10.0
-#: In a pause (silence), the delay is moved to the wanted one when this far off.
+#: In a pause (silence), the delay is moved to the wanted one when this far off ...
 PAUSE_SLACK_S = 0.01
+#: ... by at most this much in one pause (cut short or drawn out); a bigger move is
+#: spread over the pauses that follow.
+PAUSE_MOVE_MAX = int(0.08 * RATE)
 
 
 @dataclasses.dataclass
@@ -222,6 +225,10 @@ class AudioPlayout:
         self._underrun_since: float | None = None
         self._held = 0  # frames played while waiting for the next packet
         self._held_samples = 0  # and their samples
+        #: samples this pause was cut short by, less those waited at its start (the
+        #: pause itself, not a move), and drawn out by (see PAUSE_MOVE_MAX)
+        self._pause_cut = 0
+        self._pause_drawn = 0
         self._last_loud = False  # the last packet played was speech, not silence
         self._last_grow = -1.0
         self._last_shrink = -1.0
@@ -371,6 +378,7 @@ class AudioPlayout:
         if packet is not None and packet.ts <= self._play_ts:
             self._underrun_since = None
             self._settle_held(pause=False)
+            self._pause_cut = self._pause_drawn = 0
             self._last_seq = packet.seq
             pcm = self._decode(packet)
             self._play_ts = packet.ts + pcm.size
@@ -403,14 +411,24 @@ class AudioPlayout:
             self._settle_held(pause=True)
             if offset is not None and current > offset + PAUSE_SLACK_S:
                 # too long a delay: cut the pause short (no time passes)
-                cut = min(packet.ts - self._play_ts, int((current - offset) * RATE))
+                cut = min(
+                    packet.ts - self._play_ts,
+                    int((current - offset) * RATE),
+                    PAUSE_MOVE_MAX - self._pause_cut,
+                )
                 if cut > 0:
                     self.stats.skipped += 1
                     self._play_ts += cut
+                    self._pause_cut += cut
                     return
-            if offset is not None and current < offset - PAUSE_SLACK_S:
+            if (
+                offset is not None
+                and current < offset - PAUSE_SLACK_S
+                and self._pause_drawn + FRAME <= PAUSE_MOVE_MAX
+            ):
                 # too short: draw the pause out (time passes, the timeline holds)
                 self.stats.silent += 1
+                self._pause_drawn += FRAME
                 self._emit(np.zeros(FRAME, dtype=np.int16), audible=False)
                 return
             gap = min(packet.ts - self._play_ts, FRAME)
@@ -484,6 +502,9 @@ class AudioPlayout:
         """The frames played while waiting: the delay grew (``stretched``), or a pause began."""
         if pause:
             self.stats.silent += self._held
+            # waited at the pause's start with the timeline held: that was the pause
+            # playing, and cutting it back is no move of the delay
+            self._pause_cut -= self._held_samples
         else:
             self.stats.stretched += self._held
         self._held = self._held_samples = 0
