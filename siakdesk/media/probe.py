@@ -83,8 +83,11 @@ MIN_PACKETS = 5
 MIN_SPAN_S = 0.05
 #: Pacing tick of the padding.
 TICK_S = 0.01
-#: A probe passes when this share of its padding arrived ...
-PASS_PACKETS = 0.9
+#: A probe passes when this share of its padding arrived ... (not 0.9: on the benchmark's
+#: 3 % loss link a probe of 39 packets lost 4 of them at random, arrived at 195 of the
+#: 186 kbit/s wanted over its own span, and failed; 3 % loss takes 4 of 39 from one probe
+#: in 35, 5 % from one in 8; 6 of 39, what fails now, one in 1000 and one in 80)
+PASS_PACKETS = 0.85
 #: ... over no more than this much longer than it was sent over (and a bit: the
 #: server's own loop stamps the arrivals).  0.2 s sent arriving over 0.25 s means the
 #: link carried ~80 % of the probe's rate: a queue grew by 50 ms in 0.2 s.  Measured:
