@@ -36,17 +36,22 @@ where it never has (a server that does not measure probes).
 
 How soon a failed probe is tried again depends on whether the link has carried
 that much lately (a probe that passed with as much in the last
-:data:`CARRIED_MEMORY_S`).  If it has, the link dropped and should come back:
+:data:`CARRIED_MEMORY_S`, or a rung held for :data:`PROBE_FAILED_WITHIN_S` before
+the estimate took it down).  If it has, the link dropped and should come back:
 the wait doubles but stays within :data:`CARRIED_WAIT_MAX_S`, so a link back
 from a drop is found within seconds (it is probed for whatever the estimate
 says, see :meth:`VideoLadder._room`), and a probe that passes clears the waits
 the drop's failed probes left on the rungs above it the link carried, so the
 follow-up probes climb to the top in seconds.  If it never has, the link is thin: the
-wait grows four-fold (5, 20, 80, 120 s), since every probe overfills the link
-for a moment and holds the office's speech up behind its padding (measured on
-the benchmark's 3g link before this: 480x270 probes every 10-40 s, each a
-100-400 ms jump of the regent's playout delay in the middle of a sentence, and
-the speech loops they fell in scored 2.9-3.3 where the others scored 3.8-4.0).
+wait is a minute, then doubles up to five (:data:`THIN_WAIT_FIRST_S`,
+:data:`THIN_WAIT_MAX_S`), since every such probe overfills the link for a moment
+and holds the office's speech up behind its padding: each failed probe on the
+benchmark's 3g link is a 250-300 ms queue, a jump of the regent's playout delay,
+and the half-loop of speech it falls in scored 2.6-2.9 where the others scored
+4.1-4.2.  (Before: 480x270 probes every 10-40 s; then waits of 20, 80, 120 s,
+still a failed probe in every minute of the benchmark.)  What that costs: a link
+that grows past what it measured finds its better rung a minute or more later,
+video only; the office's voice is what the meeting is for.
 
 A first connection (nothing known of the link) starts at 320x180
 (:data:`START_INDEX`) and probes for the top rung at once: the top if it
@@ -108,8 +113,10 @@ PROBE_BACKOFF_MAX_S = 120.0
 CARRIED_MEMORY_S = 300.0
 #: The longest wait before probing again for a rung the link has carried lately.
 CARRIED_WAIT_MAX_S = 10.0
-#: How much longer the wait grows after a failed probe for more than the link carried.
-THIN_BACKOFF_FACTOR = 4.0
+#: The wait after a failed probe for more than the link carried lately, doubling with
+#: each failed probe up to THIN_WAIT_MAX_S (see the notes).
+THIN_WAIT_FIRST_S = 60.0
+THIN_WAIT_MAX_S = 300.0
 #: A failed probe counts against the rungs below the one probed that need more than
 #: this many times what arrived during it.
 MEASURED_MARGIN = 1.1
@@ -371,7 +378,7 @@ class VideoLadder:
                 if need <= carried:
                     self._back_off(failed, cap=CARRIED_WAIT_MAX_S)
                 else:
-                    self._back_off(failed, THIN_BACKOFF_FACTOR)
+                    self._back_off(failed, floor=THIN_WAIT_FIRST_S, cap=THIN_WAIT_MAX_S)
                     self._thin.add(failed)
             self.probe_wanted = None
             self._room_since = None
@@ -390,10 +397,10 @@ class VideoLadder:
         self._waits.pop(index, None)
         self._thin.discard(index)
 
-    def _back_off(self, index: int, factor: float = 2.0, cap: float = PROBE_BACKOFF_MAX_S) -> None:
-        """A try (or a probe) of rung ``index`` failed: its wait grows ``factor``-fold,
-        up to ``cap`` (2 min)."""
-        self._waits[index] = min(cap, factor * self.up_after_for(index))
+    def _back_off(self, index: int, floor: float = 0.0, cap: float = PROBE_BACKOFF_MAX_S) -> None:
+        """A try (or a probe) of rung ``index`` failed: its wait doubles, to at least
+        ``floor`` and at most ``cap`` (2 min)."""
+        self._waits[index] = min(cap, max(floor, 2.0 * self.up_after_for(index)))
 
     def up_after_for(self, index: int) -> float:
         """How long rung ``index`` must fit before it is tried."""
@@ -402,6 +409,12 @@ class VideoLadder:
     def _move(self, index: int, now: float, estimate_kbps: float | None) -> None:
         known = "no estimate yet" if estimate_kbps is None else f"{estimate_kbps:.0f} kbit/s"
         logger.info("video: %s -> %s (%s)", self.rung, LADDER[index], known)
+        held = self._moved_at is not None and now - self._moved_at >= PROBE_FAILED_WITHIN_S
+        if index > self.index and held and not self.rung.off:
+            # the link carried the rung it leaves for a while, as a passed probe shows
+            # (a 3g link taken down from 320x180 by a burst of loss is probed for it again
+            # in seconds, not after a thin link's minute)
+            self._carried.append((now, self.rung.kbps + self.audio_kbps))
         self.index = index
         self.changes += 1
         self._moved_at = now

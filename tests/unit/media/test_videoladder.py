@@ -15,6 +15,7 @@ from siakdesk.media.videoladder import (
     AUDIO_SHARE_KBPS,
     LADDER,
     PROBE_ANSWER_S,
+    THIN_WAIT_FIRST_S,
     LadderVp8Encoder,
     Rung,
     VideoLadder,
@@ -59,9 +60,9 @@ def test_a_failed_start_probe_leaves_the_rung_to_the_estimate() -> None:
     assert not ladder.probe_done(1.0, 240.0, passed=False)  # a 256 kbit/s link
     # the uplink brings its estimate down to what arrived; 240 - 40 fits 320x180
     assert str(ladder.update(240.0, 1.1)) == "320x180@12"
-    assert ladder.up_after_for(0) == 20.0  # the top's wait: never carried, four-fold
+    assert ladder.up_after_for(0) == THIN_WAIT_FIRST_S  # the top's wait: never carried
     # and 480x270's: it needs 340 kbit/s, and 240 arrived
-    assert ladder.up_after_for(1) == 20.0
+    assert ladder.up_after_for(1) == THIN_WAIT_FIRST_S
     assert str(ladder.update(60.0, 1.2)) == "video off"  # and down at once as ever
     # a link that let 500 through has room for 480x270: only the top waits
     wider = VideoLadder()
@@ -69,7 +70,10 @@ def test_a_failed_start_probe_leaves_the_rung_to_the_estimate() -> None:
     wider.start_low()
     wider.update(None, 0.0)
     assert not wider.probe_done(1.0, 500.0, passed=False)
-    assert (wider.up_after_for(0), wider.up_after_for(1)) == (20.0, wider.base_up_after)
+    assert (wider.up_after_for(0), wider.up_after_for(1)) == (
+        THIN_WAIT_FIRST_S,
+        wider.base_up_after,
+    )
 
 
 def test_the_waits_a_start_probe_left_hold_on_a_clock_that_did_not_start_at_zero() -> None:
@@ -81,11 +85,11 @@ def test_the_waits_a_start_probe_left_hold_on_a_clock_that_did_not_start_at_zero
     ladder.update(None, 1800.0)
     assert not ladder.probe_done(1801.0, 256.0, passed=False)
     ladder.update(256.0, 1801.1)
-    assert ladder.up_after_for(1) == 20.0
+    assert ladder.up_after_for(1) == THIN_WAIT_FIRST_S
     ladder.update(256.0, 1831.1)
     # nor do 30 s of clear reports: the link never carried 480x270 (only a probe that
     # passes, or the wait, brings it back)
-    assert ladder.up_after_for(1) == 20.0
+    assert ladder.up_after_for(1) == THIN_WAIT_FIRST_S
 
 
 def test_probes_nobody_answers_leave_the_rung_to_the_estimate_and_plain_tries() -> None:
@@ -113,14 +117,22 @@ def test_with_probes_a_rung_up_waits_for_a_passed_probe() -> None:
     assert t == 6 and str(ladder.rung) == "320x180@12"
     assert ladder.probe_wanted == 300 * 1.25 + AUDIO_SHARE_KBPS
     assert not ladder.probe_done(6.5, 250.0, passed=False)  # the link carries 250: no try at all
-    assert ladder.up_after_for(1) == 20.0 and ladder.up_after_for(0) == 20.0  # nor above
-    for t in range(7, 27):
+    # nor above: a minute's wait each, the link never carried them
+    assert ladder.up_after_for(1) == ladder.up_after_for(0) == THIN_WAIT_FIRST_S
+    for t in range(7, 67):
         ladder.update(600.0, float(t))
     assert ladder.probe_wanted is None and str(ladder.rung) == "320x180@12"
-    ladder.update(600.0, 27.0)  # 20 s of room again: the next probe
+    ladder.update(600.0, 67.0)  # 60 s of room again: the next probe
     assert ladder.probe_wanted is not None and ladder.probe_asks == 2
-    assert ladder.probe_done(27.5, 420.0, passed=True)
-    assert str(ladder.update(600.0, 27.6)) == "480x270@15"
+    assert not ladder.probe_done(67.5, 250.0, passed=False)  # again: twice as long
+    assert ladder.up_after_for(1) == 2 * THIN_WAIT_FIRST_S
+    for t in range(68, 188):
+        ladder.update(600.0, float(t))
+    assert ladder.probe_wanted is None
+    ladder.update(600.0, 188.0)
+    assert ladder.probe_wanted is not None and ladder.probe_asks == 3
+    assert ladder.probe_done(188.5, 420.0, passed=True)
+    assert str(ladder.update(600.0, 188.6)) == "480x270@15"
 
 
 def test_capacity_drop_goes_down_at_once_and_back_up_one_rung_at_a_time() -> None:
@@ -377,10 +389,39 @@ def test_a_link_that_carried_a_rung_lately_is_probed_again_soon_a_thin_one_rarel
     thin = VideoLadder()
     thin.can_probe = True
     thin.update(256.0, 0.0)
-    # never carried: 20, 80 s, then every 2 min (a minute of the old doubling: 10, 20, 40)
+    # never carried: a minute, two, four, then every five (a failed probe is a garbled
+    # phrase for every listener; 20, 80, 120 s still left one in every benchmark minute)
     assert failures(thin, 0.0, estimate=256.0) == []  # no room in the estimate: no probe
     # the estimate grows through random loss; a probe fails, and the waits grow
-    assert failures(thin, 0.0, estimate=600.0) == [20.0, 80.0, 120.0]
+    assert failures(thin, 0.0, estimate=600.0) == [60.0, 120.0]
+    assert failures(thin, 180.0, estimate=600.0) == [240.0]
+    assert failures(thin, 360.0, estimate=600.0) == [300.0]
+
+
+def test_a_rung_held_before_loss_took_it_down_counts_as_carried() -> None:
+    """A 3g office at 320x180 (no probe ever passed for it: the start's first one was for
+    the top) goes down on a burst of loss; a probe back that fails waits 10 s, not the
+    minute of a rung the link never carried.  Left within 10 s, it never held."""
+    ladder = VideoLadder()
+    ladder.can_probe = True
+    ladder.update(256.0, 0.0)  # 320x180
+    ladder.update(256.0, 15.0)
+    ladder.update(160.0, 15.1)  # the burst: down to 240x136
+    assert str(ladder.rung) == "240x136@10"
+    assert ladder.carried_lately(15.1) == 150 + AUDIO_SHARE_KBPS
+    now = 15.1
+    while ladder.probe_wanted is None:
+        now = round(now + 0.1, 1)
+        ladder.update(256.0, now)
+    assert ladder.probe_wanted == 150 * 1.25 + AUDIO_SHARE_KBPS
+    assert not ladder.probe_done(now, 180.0, passed=False)
+    assert ladder.up_after_for(2) == 10.0
+
+    brief = VideoLadder()
+    brief.can_probe = True
+    brief.update(256.0, 0.0)
+    brief.update(160.0, 9.0)  # left after 9 s: the link never showed it carried 320x180
+    assert brief.carried_lately(9.0) == 0.0
 
 
 def test_once_the_server_answers_probes_an_unanswered_one_has_failed() -> None:
@@ -401,7 +442,7 @@ def test_once_the_server_answers_probes_an_unanswered_one_has_failed() -> None:
         ladder.update(200.0, now)
     assert str(ladder.rung) == "video off" and ladder.probes_failed == 2
     # the probe was for the best rung the estimate had room for: 240x136 (index 3)
-    assert ladder.up_after_for(3) == 20.0
+    assert ladder.up_after_for(3) == THIN_WAIT_FIRST_S
 
 
 def test_after_a_probe_passes_the_next_comes_quickly_and_may_ask_for_twice_as_much() -> None:
