@@ -163,7 +163,7 @@ async def test_a_congested_uplink_steps_the_video_down_and_audio_keeps_flowing(
     assert isinstance(encoder, LadderVp8Encoder)
     took = await eventually(lambda: encoder.ladder.index > 0, within=15)
     assert minas.session.uplink.estimate.kbps < 500
-    # audio went on the whole time, its FEC tuned to the loss (60 ms frames from 10 %)
+    # audio went on the whole time, tuned to the loss (60 ms frames from 20 % with copies)
     audio = senders(minas)["audio"]
     assert isinstance(audio, ProfiledOpusEncoder)
     await eventually(lambda: audio.loss >= 10 and audio.frame_ms == 60, within=10)

@@ -140,7 +140,23 @@ def test_a_lone_heavy_report_on_a_lossy_link_keeps_20_ms_packets() -> None:
     for _ in range(3):  # loss that stays: two reports are enough
         encoder.set_loss(14.0)
     encode_all(encoder, frames(0.1, 440))
-    assert encoder.settings["expected_loss"] == 10 and encoder.frame_ms == 60
+    # band 10: with copies of each packet in the next, still 20 ms (no codec reopen)
+    assert encoder.settings["expected_loss"] == 10 and encoder.frame_ms == 20
+    assert encoder.settings["redundancy"]
+
+
+def test_heavy_loss_sends_60_ms_packets_from_10_percent_with_fec_and_20_with_copies() -> None:
+    copies, fec = ProfiledOpusEncoder(), ProfiledOpusEncoder(AudioProfile(redundancy=False))
+    for encoder in (copies, fec):
+        for _ in range(10):
+            encoder.set_loss(9.0)
+        encode_all(encoder, frames(0.1, 440))
+    assert copies.settings["expected_loss"] == fec.settings["expected_loss"] == 10
+    assert (copies.frame_ms, fec.frame_ms) == (20, 60)
+    for _ in range(10):
+        copies.set_loss(25.0)
+    encode_all(copies, frames(0.1, 440))
+    assert copies.settings["expected_loss"] == 20 and copies.frame_ms == 60
 
 
 def test_a_low_bitrate_profile_uses_60_ms_frames_and_decodes() -> None:
