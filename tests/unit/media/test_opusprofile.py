@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import math
+import types
 
 import av
 import numpy as np
+import pytest
 from aiortc.codecs.opus import OpusEncoder
 
+from siakdesk.media import opusprofile
 from siakdesk.media.opuspacket import parse, redundancy
-from siakdesk.media.opusprofile import AudioProfile, ProfiledOpusEncoder, loss_band
+from siakdesk.media.opusprofile import (
+    CLEAN_BELOW,
+    AudioProfile,
+    ProfiledOpusEncoder,
+    loss_band,
+)
 
 RATE = 48000
 
@@ -129,6 +137,30 @@ def test_one_lossy_report_does_not_flap_the_codec() -> None:
         encoder.set_loss(0.0)  # clear again: the band holds for 10 s, no reopen
     encode_all(encoder, frames(0.1, 440))
     assert encoder.settings["expected_loss"] == 5
+
+
+def test_a_lossy_link_keeps_its_copies_through_a_run_of_reports_with_no_loss(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(opusprofile, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    encoder = ProfiledOpusEncoder()
+    for _ in range(4):  # a 3 % link
+        encoder.set_loss(3.0)
+        clock[0] += 1.0
+    encode_all(encoder, frames(0.02, 440))
+    assert encoder.settings["redundancy"]
+    for _ in range(25):  # reports with no loss: the smoothed loss goes under 1 %
+        encoder.set_loss(0.0)
+        clock[0] += 1.0
+    encode_all(encoder, frames(0.02, 440))
+    assert encoder._loss_avg < CLEAN_BELOW
+    assert encoder.settings["redundancy"] and encoder.settings["expected_loss"] == 2
+    for _ in range(10):  # 30 s and more with no loss: a clean link, no copies
+        encoder.set_loss(0.0)
+        clock[0] += 1.0
+    encode_all(encoder, frames(0.02, 440))
+    assert not encoder.settings["redundancy"] and encoder.settings["expected_loss"] == 0
 
 
 def test_a_lone_heavy_report_on_a_lossy_link_keeps_20_ms_packets() -> None:
