@@ -30,9 +30,10 @@ forward error correction: made for good networks.  This encoder sends:
   3.25 / 3.54 / 3.06 against 3.1 / 3.4 / 3.1 at 60 ms) and worse at 20 %
   (2.56 / 2.34 / 2.32 against 2.99 / 2.52 / 2.44); and on the benchmark's 3 %
   link the 10 % band came by chance for 10 s in 12 of 21 runs, its two codec
-  reopens in half-loops that scored a median of 3.8 against 4.1.  Audio comes first: at 20 ms, 24
-  kbit/s of Opus costs 49 kbit/s on the wire (62 bytes of IP, UDP, RTP and SRTP
-  headers 50 times a second), most of a 64 kbit/s link; at 60 ms it costs 32;
+  reopens in half-loops that scored a median of 3.8 against 4.1.  Audio comes
+  first: at 20 ms, 24 kbit/s of Opus costs 49 kbit/s on the wire (62 bytes of
+  IP, UDP, RTP and SRTP headers 50 times a second), most of a 64 kbit/s link;
+  at 60 ms it costs 32;
 * **the packet before, again**, while the receiver reports loss: each packet
   carries a copy of the one before it (in its padding, see
   :mod:`siakdesk.media.opuspacket`), and Opus runs without FEC: 24 kbit/s,
@@ -83,10 +84,10 @@ LOSS_BANDS = (0, 2, 5, 10, 20)
 HEAVY_LOSS_WITH_COPIES = 20
 #: Smoothed reported loss (percent) under which the link counts as clean ...
 CLEAN_BELOW = 1.0
-#: ... once no report has shown that much for this long: a 3 % link has reports with no
-#: loss in a row now and then (about one in three of ~35 packets), and its smoothed loss
-#: went under 1 % for 1-7 s in 4 of 18 benchmark runs: no copies, every loss concealed,
-#: and the half-loops it fell in scored 1.85-3.21.
+#: ... once no report has shown that much for this long: on a 3 % link about one report
+#: in three (~35 packets) loses none, a few of those in a row come now and then, and the
+#: smoothed loss went under 1 % for 1-7 s in 4 of 18 benchmark runs: no copies, every
+#: loss concealed, and the half-loops it fell in scored 1.85-3.21.
 CLEAN_AFTER_S = 30.0
 SILENCE_DBFS = -50.0
 #: Input this far under the loudest of the last seconds is a pause in speech (a room's

@@ -21,9 +21,14 @@ little:
     is played while the timeline holds): when it comes, it plays, nothing of the
     speech is lost and the delay has grown by the wait;
   - in a pause (the sender's DTX), the delay moves to what is wanted for free:
-    silence is cut short or drawn out;
+    silence is cut short or drawn out, by at most 80 ms in one pause, a bigger
+    move spread over the pauses that follow (measured on a benchmark half-loop:
+    one pause cut by 220 ms scored PESQ-WB 3.2 over 3.4 s of intact speech, the
+    same speech with the cut at 100 ms or less 4.12; PESQ, like a listener,
+    takes a rhythm that changes a little at a time);
   - in speech, only when far off: 60 ms short (concealment inserted) or 60 ms
-    too long for 3 s (a quiet frame skipped, at most one every 2 s).
+    too long for 3 s (a quiet frame skipped, at most one every 4 s and none
+    within 4 s of a pause's cut: the pauses give it back).
 
   Measured before this (2026-11-22): on a clean link on a busy machine the
   receiving event loop's jitter moved the quantile all the time, and every move
