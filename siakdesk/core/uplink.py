@@ -53,6 +53,9 @@ PROBE_REPORTS_S = 2.0
 PROBE_PAUSE_S = 0.04
 PROBE_PAUSE_WAIT_S = 3.0
 PROBE_PAUSE_POLL_S = 0.01
+#: A follow-up probe (one passed a moment ago: the link is likely back) waits for a pause
+#: this long at most: a link back from a drop is found that much sooner.
+FOLLOW_UP_PAUSE_WAIT_S = 0.5
 #: What a failed probe measured caps what audio is told the link carries for this long.
 MEASURED_KEEP_S = 60.0
 #: Audio is told the link carries no more than this many times what we sent, or
@@ -161,8 +164,9 @@ class Uplink:
         delay, and the speech loop it fell in scored 2.6-3.2 where the others scored
         3.5-4.1)."""
         start = time.monotonic()
+        patience = FOLLOW_UP_PAUSE_WAIT_S if ladder.following_up(start) else PROBE_PAUSE_WAIT_S
         # the encoder runs on aiortc's encoding thread: its state is looked at, not awaited
-        for _ in range(round(PROBE_PAUSE_WAIT_S / PROBE_PAUSE_POLL_S)):
+        for _ in range(round(patience / PROBE_PAUSE_POLL_S)):
             if audio is None or audio.quiet_for >= PROBE_PAUSE_S:
                 break
             await asyncio.sleep(PROBE_PAUSE_POLL_S)

@@ -127,6 +127,15 @@ async def test_a_probe_goes_out_in_the_next_pause_of_the_office_s_speech(
     voice.quiet_for = 0.0
     await uplink._send_probe(None, ladder, wanted, 300.0, voice)  # type: ignore[arg-type]
     assert len(sent_at) == 2 and sent_at[1] - sent_at[0] >= 0.15
+    # a follow-up (a probe passed a moment ago: the link is likely back from a drop)
+    # waits for a pause FOLLOW_UP_PAUSE_WAIT_S at most, not PROBE_PAUSE_WAIT_S
+    monkeypatch.setattr(uplink_module, "PROBE_PAUSE_WAIT_S", 3.0)
+    monkeypatch.setattr(uplink_module, "FOLLOW_UP_PAUSE_WAIT_S", 0.1)
+    ladder._passed_at = time.monotonic()
+    assert ladder.following_up(time.monotonic())
+    before = time.monotonic()
+    await uplink._send_probe(None, ladder, wanted, 300.0, voice)  # type: ignore[arg-type]
+    assert len(sent_at) == 3 and 0.08 <= sent_at[2] - before < 1.0
 
 
 async def test_a_probe_waiting_for_a_pause_stops_with_its_connection() -> None:

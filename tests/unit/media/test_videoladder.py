@@ -13,6 +13,7 @@ from aiortc.codecs.vpx import vp8_depayload
 
 from siakdesk.media.videoladder import (
     AUDIO_SHARE_KBPS,
+    FOLLOW_UP_WAIT_S,
     LADDER,
     PROBE_ANSWER_S,
     THIN_WAIT_FIRST_S,
@@ -458,11 +459,11 @@ def test_after_a_probe_passes_the_next_comes_quickly_and_may_ask_for_twice_as_mu
     assert ladder.probe_done(now, 190.0, passed=True)
     ladder.update(200.0, now + 0.1)
     assert str(ladder.rung) == "240x136@10"
-    # the link is back: 2 s later a probe for what twice 190 kbit/s has room for,
+    # the link is back: FOLLOW_UP_WAIT_S later a probe for what twice 190 kbit/s has room for,
     # though the estimate (200) still has room for nothing more
     asked = now + 0.1
     while ladder.probe_wanted is None and now < asked + 5:
         now += 0.1
         ladder.update(200.0, now)
-    assert 1.9 <= now - asked <= 2.2, now - asked
+    assert FOLLOW_UP_WAIT_S - 0.1 <= now - asked <= FOLLOW_UP_WAIT_S + 0.2, now - asked
     assert ladder.probe_wanted == 150 * 1.25 + AUDIO_SHARE_KBPS
